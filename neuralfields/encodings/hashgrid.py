@@ -1,0 +1,143 @@
+"""Multiresolution hash encoding (Instant-NGP, Müller et al. 2022) in pure PyTorch.
+
+Level ``l`` has resolution ``floor(base_res * b^l)`` with ``b`` chosen so the last level reaches
+``max_res``. A level whose dense grid fits in the table is indexed densely (no collisions);
+finer levels hash the integer corner coordinates with the paper's primes into a table of
+``2^log2_table`` entries. Corner features are blended by D-linear interpolation.
+
+All levels are gathered in one ``embedding_bag`` call (a fused gather + weighted sum whose
+backward is a single scatter), which is several times faster on the CPU than indexing a
+``[N, L, 2^D, F]`` tensor and summing.
+"""
+
+from __future__ import annotations
+
+import functools
+import itertools
+import math
+import os
+import warnings
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+PRIMES = (1, 2654435761, 805459861, 3674653429)
+
+
+class HashGrid(nn.Module):
+    """``x [N, D]`` in ``[0, 1]^D`` -> features ``[N, n_levels * n_features]``."""
+
+    def __init__(self, in_dim: int = 3, n_levels: int = 16, n_features: int = 2, log2_table: int = 19,
+                 base_res: int = 16, max_res: int = 2048, init_scale: float = 1e-4):
+        super().__init__()
+        if in_dim > len(PRIMES):
+            raise ValueError(f"hash grid supports at most {len(PRIMES)} input dimensions")
+        self.in_dim, self.n_levels, self.n_features = in_dim, n_levels, n_features
+        self.out_dim = n_levels * n_features
+        growth = math.exp((math.log(max_res) - math.log(base_res)) / max(n_levels - 1, 1))
+        table = 1 << log2_table
+        res, sizes, dense = [], [], []
+        for level in range(n_levels):
+            r = int(math.floor(base_res * growth**level))
+            cells = (r + 1) ** in_dim
+            res.append(r)
+            dense.append(cells <= table)
+            sizes.append(min(cells, table))
+        offsets = [0, *itertools.accumulate(sizes)]
+        self.register_buffer("resolution", torch.tensor(res, dtype=torch.float32), persistent=False)
+        self.register_buffer("level_offset", torch.tensor(offsets[:-1], dtype=torch.int64), persistent=False)
+        self.register_buffer("level_size", torch.tensor(sizes, dtype=torch.int64), persistent=False)
+        self.register_buffer("dense", torch.tensor(dense), persistent=False)
+        # Dense strides (r+1)^k per level and dimension; hashed levels multiply by primes instead.
+        strides = torch.tensor([[(r + 1) ** k for k in range(in_dim)] for r in res], dtype=torch.int64)
+        primes = torch.tensor(PRIMES[:in_dim], dtype=torch.int64).expand(n_levels, in_dim)
+        self.register_buffer("multipliers", torch.where(torch.tensor(dense)[:, None], strides, primes), persistent=False)
+        corners = torch.tensor(list(itertools.product((0, 1), repeat=in_dim)), dtype=torch.int64).flip(-1)
+        self.register_buffer("corners", corners, persistent=False)  # [2^D, D]
+        self._indices = maybe_compile(self.corner_indices)
+        self.embeddings = nn.Parameter(torch.empty(offsets[-1], n_features).uniform_(-init_scale, init_scale))
+
+    def extra_repr(self) -> str:
+        r = self.resolution.long().tolist()
+        return f"in_dim={self.in_dim}, levels={self.n_levels}, features={self.n_features}, res={r[0]}..{r[-1]}, entries={self.embeddings.shape[0]}"
+
+    def corner_indices(self, x: Tensor) -> tuple[Tensor, Tensor]:
+        """Table rows and interpolation weights, both ``[N, L, 2^D]``, for points ``x [N, D]``.
+
+        Written without data-dependent branches so ``torch.compile`` fuses it into one loop:
+        eagerly, each of these elementwise ops streams the whole ``[N, L, 2^D]`` tensor.
+        """
+        pos = x.clamp(0.0, 1.0)[:, None, :] * self.resolution[None, :, None]  # [N, L, D]
+        base = pos.floor()
+        frac = pos - base
+        base = base.long()
+        dense_key = hash_key = weights = None
+        for d in range(self.in_dim):
+            bit = self.corners[:, d]  # [2^D]
+            k = (base[..., d : d + 1] + bit) * self.multipliers[None, :, d : d + 1]  # [N, L, 2^D]
+            f = frac[..., d : d + 1]
+            w = torch.where(bit.bool(), f, 1.0 - f)
+            if d == 0:
+                dense_key, hash_key, weights = k, k, w
+            else:
+                dense_key, hash_key, weights = dense_key + k, hash_key ^ k, weights * w
+        size = self.level_size[None, :, None]
+        # A dense corner past the far edge has weight 0; clamping just keeps its row in range.
+        idx = torch.where(self.dense[None, :, None], torch.minimum(dense_key, size - 1), hash_key & (size - 1))
+        return idx + self.level_offset[None, :, None], weights
+
+    def forward(self, x: Tensor) -> Tensor:
+        n = x.shape[0]
+        idx, w = self._indices(x)
+        k = idx.shape[-1]
+        out = WeightedGather.apply(self.embeddings, idx.reshape(-1, k), w.reshape(-1, k))
+        return out.reshape(n, self.out_dim)
+
+
+def maybe_compile(fn):
+    """``torch.compile`` a hot function unless ``NEURALFIELDS_COMPILE=0``; fall back to eager on failure.
+
+    Compilation needs a C++ compiler; where none works the eager function is used, with the
+    same results, after one warning.
+    """
+    if os.environ.get("NEURALFIELDS_COMPILE", "1") == "0":
+        return fn
+    compiled = torch.compile(fn, dynamic=True, fullgraph=True)
+    state = {"ok": True}
+
+    @functools.wraps(fn)
+    def wrapper(*args):
+        if state["ok"]:
+            try:
+                return compiled(*args)
+            except Exception as exc:  # compiler missing or unsupported platform
+                state["ok"] = False
+                warnings.warn(f"torch.compile unavailable ({type(exc).__name__}); using eager PyTorch", stacklevel=2)
+        return fn(*args)
+
+    return wrapper
+
+
+class WeightedGather(torch.autograd.Function):
+    """``out[m] = sum_k w[m, k] * table[idx[m, k]]`` with a scatter-add backward.
+
+    ``embedding_bag`` computes the forward well but its backward sorts the indices, which costs
+    more on the CPU than accumulating directly with ``index_add_``.
+    """
+
+    @staticmethod
+    def forward(ctx, table: Tensor, idx: Tensor, w: Tensor) -> Tensor:
+        ctx.save_for_backward(table, idx, w)
+        return F.embedding_bag(idx, table, per_sample_weights=w, mode="sum")
+
+    @staticmethod
+    def backward(ctx, grad_out: Tensor):
+        table, idx, w = ctx.saved_tensors
+        grad_table = grad_w = None
+        if ctx.needs_input_grad[0]:
+            contrib = (w[..., None] * grad_out[:, None, :]).reshape(-1, table.shape[1])
+            grad_table = torch.zeros_like(table).index_add_(0, idx.reshape(-1), contrib)
+        if ctx.needs_input_grad[2]:
+            grad_w = (table[idx] * grad_out[:, None, :]).sum(-1)
+        return grad_table, None, grad_w

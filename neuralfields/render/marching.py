@@ -1,0 +1,115 @@
+"""Ray marching through the occupancy grid into packed samples (pure PyTorch).
+
+Candidate intervals follow one global sequence of distances: uniform steps of ``step_size``,
+or with ``cone_angle > 0`` steps ``clamp(t * cone_angle, step_size, max_step)`` that grow with
+distance as in Instant-NGP. Each ray keeps the candidates inside its slab interval with the
+scene box whose midpoint lies in an occupied cell. Training jitters each ray's sequence by a
+random fraction of a step so that the field sees continuous positions.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+import torch
+from torch import Tensor
+
+from .compositing import render_weights
+from .occupancy import OccupancyGrid
+
+
+@dataclass
+class PackedSamples:
+    """Samples of ``n_rays`` rays, sorted by ray then distance.
+
+    Attributes:
+        ray_indices: ``[S]`` int64 ray of each sample.
+        t_starts, t_ends: ``[S]`` interval along the ray.
+    """
+
+    ray_indices: Tensor
+    t_starts: Tensor
+    t_ends: Tensor
+    n_rays: int
+
+    def __len__(self) -> int:
+        return self.ray_indices.shape[0]
+
+    def midpoints(self, origins: Tensor, dirs: Tensor) -> Tensor:
+        """World positions ``[S, 3]`` of the interval midpoints."""
+        t = (self.t_starts + self.t_ends)[:, None] * 0.5
+        return origins[self.ray_indices] + dirs[self.ray_indices] * t
+
+    def select(self, keep: Tensor) -> "PackedSamples":
+        return PackedSamples(self.ray_indices[keep], self.t_starts[keep], self.t_ends[keep], self.n_rays)
+
+
+def ray_aabb(origins: Tensor, dirs: Tensor, aabb: Tensor) -> tuple[Tensor, Tensor]:
+    """Slab test: entry and exit distances ``[R]`` (exit <= entry for a miss)."""
+    inv = 1.0 / torch.where(dirs.abs() < 1e-12, torch.full_like(dirs, 1e-12), dirs)
+    t0 = (aabb[0] - origins) * inv
+    t1 = (aabb[1] - origins) * inv
+    return torch.minimum(t0, t1).amax(-1), torch.maximum(t0, t1).amin(-1)
+
+
+def step_sequence(t_min: float, t_max: float, step_size: float, cone_angle: float = 0.0,
+                  max_step: float = 1e10, max_steps: int = 4096, device=None) -> Tensor:
+    """Global interval edges ``[K + 1]`` from ``t_min`` covering ``t_max`` (or ``max_steps`` steps)."""
+    if cone_angle <= 0:
+        k = min(int((t_max - t_min) / step_size) + 2, max_steps + 1)
+        return t_min + step_size * torch.arange(k, dtype=torch.float32, device=device)
+    edges = [t_min]
+    t = t_min
+    while t < t_max and len(edges) <= max_steps:
+        t = t + min(max(t * cone_angle, step_size), max_step)
+        edges.append(t)
+    return torch.tensor(edges, dtype=torch.float32, device=device)
+
+
+def march(grid: OccupancyGrid, origins: Tensor, dirs: Tensor, near: float, step_size: float,
+          cone_angle: float = 0.0, jitter: bool = False, chunk: int = 1024, max_steps: int = 4096) -> PackedSamples:
+    """Packed samples in occupied space for rays ``origins, dirs [R, 3]``."""
+    n_rays = origins.shape[0]
+    t_in, t_out = ray_aabb(origins, dirs, grid.aabb)
+    t_in = t_in.clamp_min(near)
+    hit = t_out > t_in
+    empty = torch.zeros(0, dtype=torch.long, device=origins.device)
+    if not hit.any():
+        return PackedSamples(empty, empty.float(), empty.float(), n_rays)
+    max_step = step_size * 64 if cone_angle > 0 else 1e10
+    edges = step_sequence(t_in[hit].min().item(), t_out[hit].max().item(), step_size, cone_angle, max_step,
+                          max_steps, origins.device)
+    widths = edges[1:] - edges[:-1]  # [K]
+    parts_ray, parts_t0, parts_t1 = [], [], []
+    for start in range(0, n_rays, chunk):
+        sl = slice(start, min(start + chunk, n_rays))
+        o, d, lo, hi = origins[sl], dirs[sl], t_in[sl], t_out[sl]
+        shift = torch.rand(o.shape[0], 1, device=o.device) if jitter else torch.zeros(o.shape[0], 1, device=o.device)
+        t0 = edges[None, :-1] + shift * widths[None]  # [r, K]
+        t1 = t0 + widths[None]
+        mid = (t0 + t1) * 0.5
+        candidate = (mid > lo[:, None]) & (mid < hi[:, None])
+        rows, cols = candidate.nonzero(as_tuple=True)
+        pts = o[rows] + d[rows] * mid[rows, cols, None]
+        occupied = grid.lookup(pts)
+        rows, cols = rows[occupied], cols[occupied]
+        parts_ray.append(rows + start)
+        parts_t0.append(t0[rows, cols])
+        parts_t1.append(t1[rows, cols])
+    return PackedSamples(torch.cat(parts_ray), torch.cat(parts_t0), torch.cat(parts_t1), n_rays)
+
+
+@torch.no_grad()
+def prune_samples(samples: PackedSamples, sigma_fn: Callable[[PackedSamples], Tensor], early_stop_eps: float = 1e-4,
+                  alpha_threshold: float = 0.0) -> PackedSamples:
+    """Drop samples hidden behind opaque matter or nearly transparent, using a no-grad density pass.
+
+    This is how the trainer spends its backward pass only on samples that shape the image.
+    """
+    if len(samples) == 0 or (early_stop_eps <= 0 and alpha_threshold <= 0):
+        return samples
+    sigmas = sigma_fn(samples)
+    _, transmittance, alphas = render_weights(samples.t_starts, samples.t_ends, sigmas, samples.ray_indices)
+    keep = (transmittance > early_stop_eps) & (alphas >= alpha_threshold)
+    return samples.select(keep)
