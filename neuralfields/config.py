@@ -128,7 +128,17 @@ def load_preset(name_or_path: str) -> RunConfig:
     except (OSError, tomllib.TOMLDecodeError) as exc:
         raise file_error(path, f"cannot read preset: {exc}") from None
     data.setdefault("scene", path.stem)
-    return from_dict(RunConfig, data, str(path))
+    cfg = from_dict(RunConfig, data, str(path))
+    cfg.data.path = expand_data_path(cfg.data.path)
+    return cfg
+
+
+def expand_data_path(path: str) -> str:
+    """Expand ``$NEURALFIELDS_DATA`` (default: ``../shared/data`` beside the project) and ``~``."""
+    if "NEURALFIELDS_DATA" not in os.environ and "$" in path:
+        default = scenes_dir().parent.parent / "shared" / "data"
+        path = path.replace("${NEURALFIELDS_DATA}", str(default)).replace("$NEURALFIELDS_DATA", str(default))
+    return os.path.expanduser(os.path.expandvars(path))
 
 
 def load_run_config(run_dir: str | Path) -> RunConfig:

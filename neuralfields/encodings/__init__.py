@@ -2,6 +2,7 @@
 
 from .frequency import FrequencyEncoding
 from .hashgrid import HashGrid
+from .planes import PlaneEncoding
 from .sh import SphericalHarmonics
 
-__all__ = ["FrequencyEncoding", "HashGrid", "SphericalHarmonics"]
+__all__ = ["FrequencyEncoding", "HashGrid", "PlaneEncoding", "SphericalHarmonics"]

@@ -1,0 +1,83 @@
+"""``neuralfields train``: train a field on a scene into a run folder."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from ..config import RunConfig, apply_overrides, load_preset, load_run_config
+from ..data import load_data
+from ..errors import NeuralFieldsError
+from ..train.trainer import Trainer
+from .common import positive_float, positive_int
+
+
+def register(sub) -> None:
+    p = sub.add_parser("train", help="train a field on a folder of posed images (default: the built-in demo scene)",
+                       description="Train a field. With no arguments, generates the built-in demo scene and trains on it.")
+    p.add_argument("--scene", help="scene preset from scenes/ (demo, lego, fox, ...) or a .toml file")
+    p.add_argument("--data", help="dataset folder (NeRF-synthetic or instant-ngp transforms.json)")
+    p.add_argument("--field", help="field to train (see 'neuralfields fields')")
+    p.add_argument("--steps", type=positive_int, help="total training steps")
+    p.add_argument("--downscale", type=positive_float, help="resize images by 1/N on load")
+    p.add_argument("--background", choices=["white", "black", "random"], help="background for RGBA images")
+    p.add_argument("--output", help="run folder (default runs/<scene>-<field>)")
+    p.add_argument("--resume", action="store_true", help="continue the run in --output from its last checkpoint")
+    p.add_argument("--time-budget", type=positive_float, help="stop after this many seconds of training")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="override any config value, e.g. --set train.lr=0.005 --set field.options.n_levels=8")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.set_defaults(handler=run)
+
+
+def resolve_config(args: argparse.Namespace) -> tuple[RunConfig, bool]:
+    """The run config from preset, run folder (on resume) and flags; also whether to resume."""
+    output = Path(args.output) if args.output else None
+    resume = bool(args.resume)
+    if resume and output is not None and (output / "config.json").exists():
+        cfg = load_run_config(output)
+    elif resume and output is None:
+        raise NeuralFieldsError("--resume needs --output RUN_FOLDER (the run to continue)")
+    elif args.scene:
+        cfg = load_preset(args.scene)
+    elif args.data:
+        cfg = RunConfig(scene=Path(args.data).resolve().name)
+    else:
+        cfg = load_preset("demo")
+    if args.data:
+        cfg.data.path = str(args.data)
+    if args.field and args.field != cfg.field.name:
+        cfg.field.name, cfg.field.options = args.field, {}
+    if args.steps:
+        cfg.train.steps = args.steps
+    if args.downscale:
+        cfg.data.downscale = args.downscale
+    if args.background:
+        cfg.data.background = args.background
+    if args.time_budget:
+        cfg.train.time_budget = args.time_budget
+    if output is not None:
+        cfg.output = str(output)
+    apply_overrides(cfg, args.set)
+    return cfg, resume
+
+
+def run(args: argparse.Namespace) -> int:
+    cfg, resume = resolve_config(args)
+    run_dir = cfg.run_dir()
+    if not resume and (run_dir / "checkpoints").exists() and any((run_dir / "checkpoints").iterdir()):
+        raise NeuralFieldsError(f"{run_dir}: run folder already has checkpoints; pass --resume to continue it "
+                                "or --output for a new run")
+    train_scene = load_data(cfg.data, "train")
+    val_scene = load_data(cfg.data, "val")
+    where = cfg.data.path or "built-in demo scene"
+    print(f"scene: {where} ({len(train_scene)} train / {len(val_scene)} val images, "
+          f"{train_scene.width}x{train_scene.height}); field: {cfg.field.name}; run folder: {run_dir}")
+    trainer = Trainer(cfg, train_scene, val_scene, run_dir, resume=resume, progress=not args.no_progress)
+    print(f"field parameters: {trainer.model.field.num_parameters:,}")
+    summary = trainer.fit()
+    print(json.dumps({k: round(v, 4) if isinstance(v, float) else v for k, v in summary.items()}))
+    print(f"results: {run_dir}/ (config.json, metrics.jsonl, summary.json, checkpoints/); "
+          f"evaluate with: neuralfields eval {run_dir}")
+    return 0

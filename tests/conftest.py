@@ -1,0 +1,63 @@
+"""Shared fixtures: real data (skipped when absent) and tiny generated scenes and runs."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from neuralfields.config import RunConfig
+
+SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    """``../shared/data`` beside the project; tests using it skip when it is absent."""
+    root = Path(os.environ.get("NEURALFIELDS_DATA", SHARED_DATA))
+    if not root.is_dir():
+        pytest.skip(f"real datasets not found at {root} (set NEURALFIELDS_DATA to run these tests)")
+    return root
+
+
+@pytest.fixture(scope="session")
+def demo_dir(tmp_path_factory) -> Path:
+    """A small demo scene (48x48, 24 train / 4 val / 4 test views) in NeRF-synthetic layout."""
+    from neuralfields.data.demo import write_demo_scene
+
+    return write_demo_scene(tmp_path_factory.mktemp("demo"), resolution=48, n_train=24, n_val=4, n_test=4)
+
+
+def tiny_config(data_path: Path, steps: int = 300, field: str = "ngp", options: dict | None = None) -> RunConfig:
+    """A fast config for tests: small hash grid, coarse occupancy grid, small batches."""
+    cfg = RunConfig(scene="tiny")
+    cfg.data.path = str(data_path)
+    cfg.data.background = "random"
+    cfg.field.name = field
+    cfg.field.options = options if options is not None else (
+        dict(n_levels=8, n_features=2, log2_table=14, max_res=256) if field == "ngp" else {})
+    cfg.render.grid_resolution = 32
+    cfg.render.samples_per_diagonal = 192
+    cfg.train.steps = steps
+    cfg.train.target_samples = 8192
+    cfg.train.init_rays = 512
+    cfg.train.max_rays = 1024
+    cfg.train.grid_warmup_steps = 64
+    cfg.train.eval_every = 0
+    cfg.train.checkpoint_every = 100
+    cfg.train.eval_images = 2
+    return cfg
+
+
+@pytest.fixture(scope="session")
+def tiny_run(demo_dir, tmp_path_factory) -> Path:
+    """A run folder trained briefly on the small demo scene (shared by eval/render/export/viewer tests)."""
+    from neuralfields.data import load_data
+    from neuralfields.train.trainer import Trainer
+
+    cfg = tiny_config(demo_dir, steps=300)
+    run_dir = tmp_path_factory.mktemp("runs") / "tiny"
+    cfg.output = str(run_dir)
+    Trainer(cfg, load_data(cfg.data, "train"), load_data(cfg.data, "val"), run_dir, progress=False).fit()
+    return run_dir
