@@ -38,11 +38,11 @@ def tiny_config(data_path: Path, steps: int = 300, field: str = "ngp", options: 
     cfg.field.options = options if options is not None else (
         dict(n_levels=8, n_features=2, log2_table=14, max_res=256) if field == "ngp" else {})
     cfg.render.grid_resolution = 32
-    cfg.render.samples_per_diagonal = 192
+    cfg.render.samples_per_diagonal = 128
     cfg.train.steps = steps
-    cfg.train.target_samples = 8192
-    cfg.train.init_rays = 512
-    cfg.train.max_rays = 1024
+    cfg.train.target_samples = 16384
+    cfg.train.init_rays = 1024
+    cfg.train.max_rays = 2048
     cfg.train.grid_warmup_steps = 64
     cfg.train.eval_every = 0
     cfg.train.checkpoint_every = 100

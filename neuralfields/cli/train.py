@@ -9,6 +9,7 @@ from pathlib import Path
 from ..config import RunConfig, apply_overrides, load_preset, load_run_config
 from ..data import load_data
 from ..errors import NeuralFieldsError
+from ..fields import FIELDS
 from ..train.trainer import Trainer
 from .common import positive_float, positive_int
 
@@ -71,6 +72,11 @@ def run(args: argparse.Namespace) -> int:
                                 "or --output for a new run")
     train_scene = load_data(cfg.data, "train")
     val_scene = load_data(cfg.data, "val")
+    if train_scene.is_dynamic and not FIELDS[cfg.field.name].cls.time_dependent:
+        if args.field or "deform" not in FIELDS:
+            raise NeuralFieldsError(f"{cfg.data.path}: frames carry 'time' but field '{cfg.field.name}' is static; "
+                                    "use a dynamic field (--field deform or kplanes)")
+        cfg.field.name, cfg.field.options = "deform", {}  # dynamic data: warp into a canonical space
     where = cfg.data.path or "built-in demo scene"
     print(f"scene: {where} ({len(train_scene)} train / {len(val_scene)} val images, "
           f"{train_scene.width}x{train_scene.height}); field: {cfg.field.name}; run folder: {run_dir}")

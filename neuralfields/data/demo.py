@@ -39,7 +39,8 @@ from neuralfields.cameras import Cameras, fov_to_focal, look_at
 from neuralfields.errors import NeuralFieldsError, file_error
 
 # Bump when the geometry, shading or camera layout changes so cached demo folders are re-rendered.
-SCENE_VERSION = 1
+SCENE_VERSION = 2
+SCENE_BOX = [[-1.0, -1.0, -1.0], [1.0, 1.0, 1.0]]  # world-space box written to the transforms files
 
 _T_MIN = 1e-6  # nearest accepted hit distance; rejects self-hits of rays leaving a surface
 _SHADOW_OFFSET = 1e-5  # lift shadow-ray origins off the surface for the same reason
@@ -522,7 +523,8 @@ def write_demo_scene(
 
             poses = demo_camera_poses(n, split, params["seed"], scene)
             frames = [{"file_path": f"./{split}/r_{i}", "transform_matrix": poses[i].tolist()} for i in range(n)]
-            transforms = {"camera_angle_x": fov, "frames": frames}
+            # A tight scene box ("aabb", an extension the loader reads) spends the grids on the objects.
+            transforms = {"camera_angle_x": fov, "aabb": SCENE_BOX, "frames": frames}
             if n:
                 cameras = demo_cameras(transforms, params["resolution"])
                 for i in range(n):

@@ -166,7 +166,7 @@ class Trainer:
                 return model.field.density(model.renderer.normalize(x), tt)[0]
         else:
             fn = model.renderer.density_fn(model.field)
-        model.grid.update(fn, model.renderer.step_size, warmup=self.step < t.grid_warmup_steps,
+        model.grid.update(fn, model.renderer.occupancy_step, warmup=self.step < t.grid_warmup_steps,
                           ema_decay=t.grid_ema_decay, threshold=t.density_threshold)
 
     def train_step(self) -> dict[str, float]:

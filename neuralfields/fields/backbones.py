@@ -1,0 +1,111 @@
+"""Coordinate-network backbones: stacks of ``linear -> [modulation] -> activation`` layers.
+
+A backbone maps encoded points ``h [N, in_dim]`` to features ``[N, out_dim]`` (the field's
+geometry features). Backbones register by name with a typed options dataclass, so a field picks
+one by configuration (``backbone = "siren"``) instead of subclassing.
+
+Every hidden layer computes a *pre-activation* ``u`` and then ``activation(u)``; between the two
+a ``modulate(layer, u)`` callback may rescale and shift ``u`` (Coordinate-Aware Modulation, see
+:mod:`.cam`). Backbones express ``u`` in the units their activation expects at unit scale (a
+SIREN's ``u`` is ``omega * (W x + b)``), so a normalisation placed there means the same for all.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+import torch
+from torch import Tensor, nn
+
+from ..config import from_dict
+from ..errors import NeuralFieldsError
+
+Modulate = Callable[[int, Tensor], Tensor]
+
+
+class Backbone(nn.Module):
+    """Base class. Subclasses build their layers and set ``out_dim`` and ``n_sites``.
+
+    Args:
+        in_dim: width of the encoded input.
+        hidden: width of hidden layers.
+        layers: number of hidden layers.
+        skips: hidden-layer indices that also receive the encoded input (NeRF's skip connection).
+        options: the backbone's options dataclass.
+    """
+
+    out_dim: int
+    n_sites: int  # modulation sites (hidden layers) a modulation must provide for
+
+    def forward(self, h: Tensor, modulate: Modulate | None = None) -> Tensor:
+        raise NotImplementedError
+
+    def init_from_signal(self, points: Tensor, importance: Tensor) -> None:
+        """Data-dependent initialisation from sample points ``[N, D]`` and their weights ``[N]``.
+
+        Only backbones whose paper prescribes one override this (see ``wire-complex``).
+        """
+
+
+def layer_inputs(in_dim: int, hidden: int, layers: int, skips: list[int]) -> list[int]:
+    """Input width of each hidden layer: the encoded input is concatenated before skip layers."""
+    return [in_dim if i == 0 else hidden + (in_dim if i in skips else 0) for i in range(layers)]
+
+
+@dataclass
+class BackboneSpec:
+    name: str
+    cls: type
+    options_cls: type
+
+
+BACKBONES: dict[str, BackboneSpec] = {}
+
+
+def register_backbone(name: str, options_cls: type) -> Callable[[type], type]:
+    """Class decorator: make a backbone available as ``backbone = name``."""
+
+    def wrap(cls: type) -> type:
+        BACKBONES[name] = BackboneSpec(name, cls, options_cls)
+        return cls
+
+    return wrap
+
+
+def build_backbone(name: str, options: dict | None, in_dim: int, hidden: int, layers: int,
+                   skips: list[int]) -> Backbone:
+    if name not in BACKBONES:
+        raise NeuralFieldsError(f"unknown backbone '{name}'; available: {', '.join(sorted(BACKBONES))}")
+    spec = BACKBONES[name]
+    opts = from_dict(spec.options_cls, dict(options or {}), f"backbone '{name}' options")
+    if layers < 1:
+        raise NeuralFieldsError(f"backbone '{name}': layers must be at least 1, got {layers}")
+    return spec.cls(in_dim, hidden, layers, list(skips), opts)
+
+
+@dataclass
+class ReLUOptions:
+    pass
+
+
+@register_backbone("relu", ReLUOptions)
+class ReLUBackbone(Backbone):
+    """The classic coordinate MLP: ``relu(W x + b)`` layers (PyTorch's default initialisation)."""
+
+    def __init__(self, in_dim: int, hidden: int, layers: int, skips: list[int], options: ReLUOptions):
+        super().__init__()
+        self.skips = set(skips)
+        self.linears = nn.ModuleList(nn.Linear(d, hidden) for d in layer_inputs(in_dim, hidden, layers, skips))
+        self.out_dim, self.n_sites = hidden, layers
+
+    def forward(self, h: Tensor, modulate: Modulate | None = None) -> Tensor:
+        x = h
+        for i, linear in enumerate(self.linears):
+            if i in self.skips and i > 0:
+                x = torch.cat([x, h], dim=-1)
+            u = linear(x)
+            if modulate is not None:
+                u = modulate(i, u)
+            x = torch.relu(u)
+        return x

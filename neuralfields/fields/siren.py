@@ -1,0 +1,89 @@
+"""SIREN (Sitzmann et al. 2020): sine activations with the paper's initialisation.
+
+Each hidden layer computes ``sin(u)`` with pre-activation ``u = omega * (W x + b)``:
+
+- first layer: ``W, b ~ U(-1/n, 1/n)`` for fan-in ``n`` and ``omega = first_omega`` (30), so
+  the first layer spans several periods over ``[-1, 1]``;
+- later layers: ``W, b ~ U(-sqrt(6/n)/omega, sqrt(6/n)/omega)`` with ``omega = hidden_omega``.
+  With arcsine-distributed inputs (variance 1/2) this makes ``u`` approximately standard normal
+  in every layer, and ``sin(u)`` arcsine-distributed again, whatever the depth (the paper's
+  Theorem 1; ``tests/test_fields.py`` checks it). The official code leaves biases at PyTorch's
+  default, which adds variance the analysis ignores; we draw them like the weights.
+
+Keeping ``omega`` outside the weights (instead of folding it in) scales the gradients the way the
+paper intends. The paper fits images with Adam at 1e-4.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor, nn
+
+from .backbones import Backbone, Modulate, layer_inputs, register_backbone
+from .base import register_field
+from .mlp_field import MLPField, MLPFieldConfig
+
+
+@dataclass
+class SirenOptions:
+    first_omega: float = 30.0
+    hidden_omega: float = 30.0
+
+
+def siren_uniform_(linear: nn.Linear, bound: float) -> nn.Linear:
+    with torch.no_grad():
+        linear.weight.uniform_(-bound, bound)
+        linear.bias.uniform_(-bound, bound)
+    return linear
+
+
+@register_backbone("siren", SirenOptions)
+class SirenBackbone(Backbone):
+    """Stack of sine layers ``sin(omega * (W x + b))``."""
+
+    def __init__(self, in_dim: int, hidden: int, layers: int, skips: list[int], options: SirenOptions):
+        super().__init__()
+        self.skips = set(skips)
+        self.linears = nn.ModuleList()
+        self.omegas: list[float] = []
+        for i, fan_in in enumerate(layer_inputs(in_dim, hidden, layers, skips)):
+            omega = options.first_omega if i == 0 else options.hidden_omega
+            bound = 1.0 / fan_in if i == 0 else math.sqrt(6.0 / fan_in) / omega
+            self.linears.append(siren_uniform_(nn.Linear(fan_in, hidden), bound))
+            self.omegas.append(omega)
+        self.out_dim, self.n_sites = hidden, layers
+
+    def preactivations(self, h: Tensor, modulate: Modulate | None = None) -> list[Tensor]:
+        """Every layer's ``u [N, hidden]`` (for the initialisation statistics test)."""
+        out = []
+        self.forward(h, modulate, out)
+        return out
+
+    def forward(self, h: Tensor, modulate: Modulate | None = None, record: list | None = None) -> Tensor:
+        x = h
+        for i, (linear, omega) in enumerate(zip(self.linears, self.omegas)):
+            if i in self.skips and i > 0:
+                x = torch.cat([x, h], dim=-1)
+            u = omega * linear(x)
+            if modulate is not None:
+                u = modulate(i, u)
+            if record is not None:
+                record.append(u)
+            x = torch.sin(u)
+        return x
+
+
+@dataclass
+class SirenFieldConfig(MLPFieldConfig):
+    backbone: str = "siren"
+    hidden: int = 256
+    layers: int = 4
+    lr: float = 1e-4
+
+
+@register_field("siren", SirenFieldConfig)
+class SirenField(MLPField):
+    """:class:`MLPField` with a SIREN backbone on raw coordinates."""

@@ -1,0 +1,183 @@
+"""Benchmark dynamic fields on the 8 D-NeRF scenes under a fixed CPU time budget per scene.
+
+    python scripts/bench_dnerf.py                          # all 8 scenes, 120 s each, preset dnerf
+    python scripts/bench_dnerf.py --budget 600 --field kplanes
+    python scripts/bench_dnerf.py --scenes lego --budget 20 --eval-images 2   # smoke test
+
+Each scene trains from scratch with the ``dnerf`` preset (``--set`` overrides it) until the
+budget is spent: the step count is calibrated from the first steps so the learning-rate
+schedule completes inside the budget, and the trainer's time budget is the hard stop. Then the
+val split is rendered (``--eval-images`` evenly spaced frames; all by default) and PSNR / SSIM
+are averaged. Results go to a JSON file and a markdown table beside the published test-set
+means (GPU methods trained for tens of minutes to hours; not comparable budgets).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from neuralfields.config import apply_overrides, expand_data_path, load_preset  # noqa: E402
+from neuralfields.data import load_data  # noqa: E402
+from neuralfields.errors import NeuralFieldsError  # noqa: E402
+from neuralfields.train.trainer import Trainer  # noqa: E402
+
+SCENES = ["bouncingballs", "hellwarrior", "hook", "jumpingjacks", "lego", "mutant", "standup", "trex"]
+
+# Published D-NeRF mean PSNR (8 scenes, 400x400 test split), from the papers.
+PUBLISHED = [
+    ("D-NeRF", 29.67, "Pumarola et al. 2021; MLP deformation + canonical NeRF, ~2 days on one GPU"),
+    ("HexPlane", 31.04, "Cao & Johnson 2023; six space-time planes, ~12 min on one GPU"),
+    ("K-Planes (explicit/hybrid)", 31.61, "Fridovich-Keil et al. 2023; ~1 h on one GPU"),
+    ("T-NeRF + CAM", 33.78, "Lee et al. 2024; CAM time modulation of T-NeRF (32.22 without)"),
+]
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--data-root", default="${NEURALFIELDS_DATA}/dnerf_400",
+                   help="folder holding the D-NeRF scene folders (default ../shared/data/dnerf_400)")
+    p.add_argument("--scenes", nargs="+", default=SCENES, help="scene folder names (default: all 8)")
+    p.add_argument("--budget", type=float, default=120.0, help="training seconds per scene (default 120)")
+    p.add_argument("--preset", default="dnerf", help="scene preset supplying the config (default dnerf)")
+    p.add_argument("--field", help="override the preset's field (deform, kplanes, ...)")
+    p.add_argument("--downscale", type=float, help="override the preset's downscale")
+    p.add_argument("--eval-images", type=int, default=0, help="val frames rendered per scene (0: all)")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="config override, as in train")
+    p.add_argument("--threads", type=int, default=0, help="torch threads (0: leave torch's default)")
+    p.add_argument("--json", default=str(ROOT / "docs" / "bench_dnerf.json"), help="output JSON")
+    p.add_argument("--markdown", default=str(ROOT / "docs" / "bench_dnerf.md"), help="output markdown table")
+    return p.parse_args(argv)
+
+
+def fit_within_budget(trainer: Trainer, budget: float, warmup_steps: int = 5, calibration_steps: int = 25) -> None:
+    """Train for ``budget`` seconds with a step count (hence lr schedule) sized to fit it.
+
+    The first steps are timed apart: they include one-off costs (torch.compile, full-grid updates).
+    """
+    t = trainer.cfg.train
+    t.time_budget = budget
+    t.steps = 10**9  # placeholder until calibrated
+    start = time.perf_counter()
+    for _ in range(warmup_steps):
+        trainer.train_step()
+    calibrate = time.perf_counter()
+    for _ in range(calibration_steps):
+        trainer.train_step()
+    now = time.perf_counter()
+    per_step = (now - calibrate) / calibration_steps
+    trainer.train_seconds = now - start
+    t.steps = max(trainer.step + 1, trainer.step + int((budget - trainer.train_seconds) / per_step))
+    trainer.fit()
+
+
+def run_scene(path: Path, args: argparse.Namespace) -> dict:
+    cfg = load_preset(args.preset)
+    cfg.data.path = str(path)
+    cfg.scene = path.name
+    if args.field and args.field != cfg.field.name:
+        cfg.field.name, cfg.field.options = args.field, {}
+    if args.downscale:
+        cfg.data.downscale = args.downscale
+    cfg.train.eval_every = 0
+    cfg.train.checkpoint_every = 0
+    apply_overrides(cfg, args.set)
+    train = load_data(cfg.data, "train")
+    val = load_data(cfg.data, "val")
+    if not train.is_dynamic:
+        raise NeuralFieldsError(f"{path}: frames have no 'time'; not a D-NeRF scene")
+    trainer = Trainer(cfg, train, val, run_dir=None, progress=False, log=lambda _: None)
+    fit_within_budget(trainer, args.budget)
+    n_eval = len(val) if args.eval_images <= 0 else min(args.eval_images, len(val))
+    start = time.perf_counter()
+    result = trainer.evaluate(val, n_images=n_eval)
+    return {
+        "psnr": result["psnr"], "ssim": result["ssim"], "steps": trainer.step,
+        "train_seconds": round(trainer.train_seconds, 1), "eval_seconds": round(time.perf_counter() - start, 1),
+        "val_images": n_eval, "resolution": f"{val.width}x{val.height}", "parameters": trainer.model.field.num_parameters,
+        "field": cfg.field.name, "options": cfg.field.options,
+    }
+
+
+def markdown(report: dict) -> str:
+    rows = report["scenes"]
+    lines = [
+        "# D-NeRF benchmark (CPU, fixed time budget)",
+        "",
+        "Written by `scripts/bench_dnerf.py`; do not edit by hand. Command:",
+        "",
+        f"    {report['command']}",
+        "",
+        f"Field `{report['field']}`, {report['budget_s']:.0f} s of training per scene on {report['machine']} "
+        f"({report['threads']} torch threads), val split at {report['resolution']}.",
+        "",
+        "| scene | PSNR (dB) | SSIM | steps | train s | params |",
+        "|---|---:|---:|---:|---:|---:|",
+    ]
+    for name, r in rows.items():
+        lines.append(f"| {name} | {r['psnr']:.2f} | {r['ssim']:.3f} | {r['steps']} | {r['train_seconds']:.0f} | {r['parameters']:,} |")
+    m = report["mean"]
+    lines.append(f"| **mean** | **{m['psnr']:.2f}** | **{m['ssim']:.3f}** | | | |")
+    lines += [
+        "",
+        "Published 8-scene means on the D-NeRF *test* split at 400x400 (GPU, much longer training):",
+        "",
+        "| method | mean PSNR (dB) | notes |",
+        "|---|---:|---|",
+        *(f"| {name} | {psnr:.2f} | {note} |" for name, psnr, note in PUBLISHED),
+        "",
+        "These are not like-for-like: this table uses the val split (the test split is not in the",
+        "shared data), a CPU budget of minutes or less, and possibly reduced resolution. Timings",
+        "depend on machine load.",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    root = Path(expand_data_path(args.data_root))
+    if not root.is_dir():
+        print(f"{root}: D-NeRF data not found (set NEURALFIELDS_DATA or pass --data-root)", file=sys.stderr)
+        return 2
+    report: dict = {"command": "python scripts/bench_dnerf.py " + " ".join(sys.argv[1:] if argv is None else argv),
+                    "budget_s": args.budget, "machine": f"{platform.machine()} {os.cpu_count()} cores",
+                    "threads": torch.get_num_threads(), "scenes": {}}
+    for name in args.scenes:
+        path = root / name
+        if not path.is_dir():
+            print(f"{path}: scene folder not found", file=sys.stderr)
+            return 2
+        print(f"{name}: training for {args.budget:.0f} s ...", flush=True)
+        report["scenes"][name] = row = run_scene(path, args)
+        print(f"{name}: PSNR {row['psnr']:.2f} dB, SSIM {row['ssim']:.3f}, {row['steps']} steps", flush=True)
+    rows = list(report["scenes"].values())
+    report["field"] = rows[0]["field"]
+    report["resolution"] = rows[0]["resolution"]
+    report["mean"] = {k: sum(r[k] for r in rows) / len(rows) for k in ("psnr", "ssim")}
+    report["published_mean_psnr"] = {name: psnr for name, psnr, _ in PUBLISHED}
+    Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.json).write_text(json.dumps(report, indent=2) + "\n")
+    Path(args.markdown).write_text(markdown(report))
+    print(f"mean PSNR {report['mean']['psnr']:.2f} dB, SSIM {report['mean']['ssim']:.3f}; wrote {args.json} and {args.markdown}")
+    return 0
+
+
+if __name__ == "__main__":
+    try:
+        sys.exit(main())
+    except NeuralFieldsError as exc:
+        print(exc, file=sys.stderr)
+        sys.exit(2)

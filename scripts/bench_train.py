@@ -1,0 +1,95 @@
+"""Benchmark: hash-grid training on NeRF-synthetic lego on the CPU.
+
+Trains the ``lego`` preset (200x200 with the default ``--downscale 4``) and reports wall time,
+steps, samples/s and val PSNR at fixed marks of *training* time (evaluation pauses the clock).
+Marks use a subset of the val split (``--eval-images``); the final mark also evaluates the
+full split. Prints a table and writes JSON.
+
+    python scripts/bench_train.py                       # marks at 1, 2, 5, 10 minutes
+    python scripts/bench_train.py --marks 0.5 1 --out /tmp/quick.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from neuralfields.config import apply_overrides, load_preset
+from neuralfields.data import load_data
+from neuralfields.train.trainer import Trainer, evaluate_model
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--scene", default="lego", help="scene preset")
+    parser.add_argument("--data", help="dataset folder (default: the preset's)")
+    parser.add_argument("--downscale", type=float, default=4)
+    parser.add_argument("--marks", type=float, nargs="+", default=[1, 2, 5, 10], help="minutes of training")
+    parser.add_argument("--eval-images", type=int, default=20, help="val images at each mark")
+    parser.add_argument("--full-eval", action="store_true", help="evaluate all val images at the last mark")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
+    parser.add_argument("--out", default="docs/bench_train.json")
+    args = parser.parse_args()
+
+    cfg = load_preset(args.scene)
+    if args.data:
+        cfg.data.path = args.data
+    cfg.data.downscale = args.downscale
+    cfg.train.eval_every = 0
+    cfg.train.checkpoint_every = 0
+    marks = sorted(args.marks)
+    # The schedule decays by step fractions: size the step budget to the time budget.
+    apply_overrides(cfg, args.set)
+    if not Path(cfg.data.path).is_dir():
+        print(f"skipped: dataset not found at {cfg.data.path} (set NEURALFIELDS_DATA or --data)")
+        return 0
+    train = load_data(cfg.data, "train")
+    val = load_data(cfg.data, "val")
+    trainer = Trainer(cfg, train, val, run_dir=None, progress=False)
+    print(f"{args.scene}: {len(train)} train / {len(val)} val at {train.width}x{train.height}, "
+          f"field {cfg.field.name} ({trainer.model.field.num_parameters:,} parameters), "
+          f"{torch.get_num_threads()} threads, budget {cfg.train.steps} steps / {marks[-1]} min")
+
+    subset = sorted({int(round(k)) for k in np.linspace(0, len(val) - 1, min(args.eval_images, len(val)))})
+    rows, samples, wall_start = [], 0, time.perf_counter()
+    pending = list(marks)
+    while pending and trainer.step < cfg.train.steps:
+        start = time.perf_counter()
+        stats = trainer.train_step()
+        trainer.train_seconds += time.perf_counter() - start
+        samples += stats["n_samples"]
+        if trainer.train_seconds >= pending[0] * 60 or trainer.step >= cfg.train.steps:
+            mark = pending.pop(0)
+            result = evaluate_model(trainer.model, val, subset)
+            row = {"minutes": mark, "train_seconds": round(trainer.train_seconds, 1), "steps": trainer.step,
+                   "samples_per_second": round(samples / trainer.train_seconds), "val_psnr": round(result["psnr"], 3),
+                   "val_ssim": round(result["ssim"], 4), "val_images": len(subset)}
+            rows.append(row)
+            print(f"  {mark:5.1f} min  step {trainer.step:6d}  {row['samples_per_second']:8d} samples/s  "
+                  f"val PSNR {row['val_psnr']:.2f} dB  SSIM {row['val_ssim']:.4f}", flush=True)
+    report = {
+        "benchmark": "train", "scene": args.scene, "downscale": args.downscale, "field": cfg.field.name,
+        "field_options": cfg.field.options, "num_parameters": trainer.model.field.num_parameters,
+        "resolution": [train.width, train.height], "threads": torch.get_num_threads(),
+        "machine": platform.processor() or platform.machine(), "torch": torch.__version__,
+        "marks": rows, "wall_seconds": round(time.perf_counter() - wall_start, 1),
+    }
+    if args.full_eval:
+        full = evaluate_model(trainer.model, val)
+        report["final_full_val"] = {"psnr": round(full["psnr"], 3), "ssim": round(full["ssim"], 4), "images": len(val)}
+        print(f"  full val ({len(val)} images): PSNR {full['psnr']:.2f} dB  SSIM {full['ssim']:.4f}")
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.out).write_text(json.dumps(report, indent=2))
+    print(f"written {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,196 @@
+"""Dynamic scenes: D-NeRF loading, the moving-scene generator, and the deform / kplanes fields."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+from conftest import tiny_config
+from neuralfields.data import load_data, load_scene
+from neuralfields.data.moving import MovingScene, write_moving_scene
+from neuralfields.data.scene import composite_background
+from neuralfields.errors import NeuralFieldsError
+from neuralfields.fields import build_field
+from neuralfields.model import load_model
+from neuralfields.train.metrics import psnr
+from neuralfields.train.trainer import Trainer
+
+# Small deformation planes over a small tri-plane canonical field: ~100 steps learn the scene.
+CANONICAL = {"n_features": 8, "resolutions": [32, 64], "hidden": 32}
+DEFORM = {"canonical": "triplane", "canonical_options": CANONICAL, "n_features": 8, "resolutions": [16, 32],
+          "hidden": 32, "time_resolution": 10}
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    """One torch thread: on a loaded 2-core machine multi-threaded small ops stall (measured 3-5x slower)."""
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)
+
+
+def dynamic_config(data_dir, steps: int, field: str = "deform", options: dict | None = None):
+    cfg = tiny_config(data_dir, steps=steps, field=field, options=dict(DEFORM if options is None else options))
+    cfg.render.samples_per_diagonal = 96
+    cfg.train.init_rays = 256
+    cfg.train.checkpoint_every = 0
+    cfg.train.eval_images = 4
+    return cfg
+
+
+def train(cfg, run_dir=None) -> Trainer:
+    torch.set_num_threads(1)
+    trainer = Trainer(cfg, load_data(cfg.data, "train"), load_data(cfg.data, "val"), run_dir, progress=False)
+    trainer.summary = trainer.fit()
+    return trainer
+
+
+@pytest.fixture(scope="module")
+def moving_dir(tmp_path_factory):
+    return write_moving_scene(tmp_path_factory.mktemp("moving"), resolution=32, n_train=40, n_val=4)
+
+
+@pytest.fixture(scope="module")
+def static_dir(tmp_path_factory):
+    return write_moving_scene(tmp_path_factory.mktemp("static"), resolution=32, n_train=40, n_val=4, motion="static")
+
+
+@pytest.fixture(scope="module")
+def moving_run(moving_dir, tmp_path_factory):
+    run_dir = tmp_path_factory.mktemp("runs") / "moving"
+    cfg = dynamic_config(moving_dir, steps=110)
+    cfg.output = str(run_dir)
+    return run_dir, train(cfg, run_dir)
+
+
+# ----------------------------------------------------------------------------------------- data
+
+
+def test_dnerf_loader_reads_time(shared_data):
+    root = shared_data / "dnerf_400" / "jumpingjacks"
+    if not root.is_dir():
+        pytest.skip(f"{root} not found")
+    scene = load_scene(root, "val", downscale=8)
+    expected = [f["time"] for f in json.loads((root / "transforms_val.json").read_text())["frames"]]
+    assert scene.is_dynamic and scene.times.shape == (len(scene),)
+    assert torch.allclose(scene.times, torch.tensor(expected, dtype=torch.float32))
+    assert 0.0 <= float(scene.times.min()) and float(scene.times.max()) <= 1.0
+
+
+def test_moving_scene_folder_has_times(moving_dir):
+    train_split = load_scene(moving_dir, "train")
+    val_split = load_scene(moving_dir, "val")
+    assert train_split.is_dynamic and float(train_split.times[0]) == 0.0 and float(train_split.times[-1]) == 1.0
+    assert val_split.is_dynamic and not set(val_split.times.tolist()) & set(train_split.times.tolist())
+    # Same camera, two times: the sphere moved; in the static variant nothing did.
+    moving, static = MovingScene("translate"), MovingScene("static")
+    a, b = moving.render(val_split.cameras, 0, 0.0), moving.render(val_split.cameras, 0, 1.0)
+    assert (a - b).abs().amax(-1).gt(0.2).sum() > 20
+    assert torch.equal(static.render(val_split.cameras, 0, 0.0), static.render(val_split.cameras, 0, 1.0))
+    with pytest.raises(NeuralFieldsError, match="motion"):
+        MovingScene("spin")
+
+
+# --------------------------------------------------------------------------------------- fields
+
+
+def test_deformation_is_identity_at_initialisation():
+    field = build_field("deform", {}, time_dependent=True)  # canonical = ngp by default
+    x = torch.rand(256, 3) * 2 - 1
+    d = torch.nn.functional.normalize(torch.randn(256, 3), dim=-1)
+    sigma_c, geo_c = field.canonical.density(x)
+    rgb_c = field.canonical.color(x, d, geo_c)
+    for time in (0.0, 0.37, 1.0):
+        t = torch.full((256, 1), time)
+        assert torch.equal(field.deformation(x, t), torch.zeros(256, 3))
+        sigma, geo = field.density(x, t)
+        assert torch.allclose(sigma, sigma_c) and torch.allclose(geo, geo_c)
+        assert torch.allclose(field.color(x, d, geo, t), rgb_c)
+    assert field.time_dependent and field.geo_dim == field.canonical.geo_dim
+    assert field.regularization() is not None
+
+
+def test_deform_accepts_any_static_canonical_and_rejects_dynamic_ones():
+    field = build_field("deform", {"canonical": "triplane", "canonical_options": {"geo_dim": 5}})
+    assert field.geo_dim == 5
+    names = {n for n, _ in field.named_parameters()}
+    groups = field.param_groups(1e-2, 0.0)
+    assert sum(len(g["params"]) for g in groups) == len(names)
+    with pytest.raises(NeuralFieldsError, match="time-dependent"):
+        build_field("deform", {"canonical": "kplanes"})
+    with pytest.raises(NeuralFieldsError, match="unknown field"):
+        build_field("deform", {"canonical": "nope"})
+
+
+def test_time_modulation_starts_as_identity():
+    torch.manual_seed(0)
+    field = build_field("kplanes", {"n_features": 4, "resolutions": [8], "time_modulation": True})
+    x, t = torch.rand(64, 3) * 2 - 1, torch.rand(64, 1)
+    raw, geo = field.raw_density(x, t)
+    saved, field.density_modulation = field.density_modulation, None
+    raw_plain, geo_plain = field.raw_density(x, t)
+    field.density_modulation = saved
+    assert torch.allclose(raw, raw_plain) and torch.allclose(geo, geo_plain)
+    grids = {id(p) for p in field.grid_parameters()}
+    assert all(id(p) in grids for p in field.density_modulation.parameters())
+
+
+def test_dynamic_field_queried_without_time_shows_time_zero():
+    field = build_field("kplanes", {"n_features": 4, "resolutions": [8], "time_resolution": 4})
+    with torch.no_grad():
+        field.encoding.temporal_planes()[0].uniform_(0.5, 1.5)  # make time matter
+    x = torch.rand(32, 3) * 2 - 1
+    assert torch.equal(field.density(x)[0], field.density(x, torch.zeros(32, 1))[0])
+    assert not torch.equal(field.density(x)[0], field.density(x, torch.ones(32, 1))[0])
+
+
+# ------------------------------------------------------------------------------------- training
+
+
+def test_deform_learns_moving_scene(moving_run):
+    run_dir, trainer = moving_run
+    assert trainer.summary["val_psnr"] > 19.0, trainer.summary
+    val = trainer.val_scene
+    scene = MovingScene("translate")
+    white = torch.ones(3)
+    renders, truths = [], []
+    for time in (0.0, 1.0):
+        renders.append(trainer.model.render_camera(val.cameras, 0, time)["rgb"])
+        truths.append(composite_background(scene.render(val.cameras, 0, time), white))
+    for render, truth in zip(renders, truths):
+        assert psnr(render, truth) > 17.5
+    moved = (truths[0] - truths[1]).abs().amax(-1) > 0.2
+    change = (renders[0] - renders[1]).abs().amax(-1)
+    assert moved.sum() > 20
+    assert change[moved].mean() > 0.08, float(change[moved].mean())
+    assert change[moved].mean() > 4 * change[~moved].mean()
+
+
+def test_dynamic_checkpoint_reload_renders_identically(moving_run):
+    run_dir, trainer = moving_run
+    model, _ = load_model(run_dir)
+    assert model.info.dynamic and model.field.time_dependent
+    val = trainer.val_scene
+    for time in (0.25, 0.9):
+        assert torch.equal(model.render_camera(val.cameras, 1, time)["rgb"],
+                           trainer.model.render_camera(val.cameras, 1, time)["rgb"])
+
+
+def test_static_scene_trained_as_dynamic(static_dir):
+    trainer = train(dynamic_config(static_dir, steps=80))
+    assert trainer.summary["val_psnr"] > 20.0, trainer.summary
+    val = trainer.val_scene
+    a = trainer.model.render_camera(val.cameras, 0, 0.0)["rgb"]
+    b = trainer.model.render_camera(val.cameras, 0, 1.0)["rgb"]
+    assert (a - b).abs().mean() < 0.03
+
+
+def test_kplanes_trains_on_moving_scene(moving_dir):
+    cfg = dynamic_config(moving_dir, steps=50, field="kplanes",
+                         options={"n_features": 8, "resolutions": [32, 64], "hidden": 32, "time_resolution": 10})
+    trainer = train(cfg)
+    assert trainer.summary["val_psnr"] > 16.0, trainer.summary
+    assert trainer.summary["final_loss"] < 0.01
