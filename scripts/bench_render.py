@@ -5,8 +5,9 @@ marching-cubes export at 256^3 (density grid, level set, clean-up, and separatel
 
     python scripts/bench_render.py [RUN] [--frames 4] [--size 400] [--mesh-resolution 256] [--out FILE]
 
-Without RUN, a short lego run is trained from ../shared/data (or $NEURALFIELDS_DATA) into
-runs/bench-render-lego; when the data is absent the script says so and exits. Results are
+Without RUN, a short lego run (300 steps or 5 minutes) is trained from ../shared/data (or
+$NEURALFIELDS_DATA) into runs/bench-render-lego and reused by later calls; when the data is
+absent the script says so and exits. Results are
 written as JSON (default docs/bench_render.json) and printed.
 """
 
@@ -29,8 +30,8 @@ from neuralfields.export.video import render_path
 from neuralfields.model import load_model
 
 
-def train_lego(steps: int, out: Path) -> Path | None:
-    """A short lego run (the lego preset with ``steps`` steps), or None when the data is missing."""
+def train_lego(steps: int, seconds: float, out: Path) -> Path | None:
+    """A short lego run (the lego preset, ``steps`` steps or ``seconds`` of training), or None without data."""
     from neuralfields.data import load_data
     from neuralfields.train.trainer import Trainer
     from neuralfields.train.checkpoints import latest_checkpoint
@@ -42,6 +43,7 @@ def train_lego(steps: int, out: Path) -> Path | None:
     if latest_checkpoint(out) is not None:
         return out  # reuse an earlier benchmark run
     cfg.train.steps = steps
+    cfg.train.time_budget = seconds
     cfg.train.eval_every = 0
     cfg.output = str(out)
     Trainer(cfg, load_data(cfg.data, "train"), None, out, progress=True).fit()
@@ -82,6 +84,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--size", type=int, default=400, help="frame width and height")
     parser.add_argument("--mesh-resolution", type=int, default=256)
     parser.add_argument("--train-steps", type=int, default=300, help="steps of the lego run trained without RUN")
+    parser.add_argument("--train-seconds", type=float, default=300.0, help="time budget of that run")
     parser.add_argument("--threads", type=int, help="torch threads (default: torch's choice)")
     parser.add_argument("--skip-mesh", action="store_true")
     parser.add_argument("--out", type=Path, default=Path("docs/bench_render.json"))
@@ -89,7 +92,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
 
-    run = Path(args.run) if args.run else train_lego(args.train_steps, Path("runs/bench-render-lego"))
+    run = Path(args.run) if args.run else train_lego(args.train_steps, args.train_seconds, Path("runs/bench-render-lego"))
     if run is None:
         return 0
     model, state = load_model(run)

@@ -171,8 +171,8 @@ def test_marching_cubes_on_exact_sdf_is_outward_and_placed(truth):
     acc, comp = mesh_chamfer(mesh, truth)
     assert acc < 0.5 * voxel and comp < 0.5 * voxel  # sharp box edges are cut by up to a voxel
     # Faces are wound outwards: their normals point up the SDF gradient.
-    centres = torch.as_tensor(mesh.triangles_center)
-    outside = DemoScene().sdf(centres + 0.3 * voxel * torch.as_tensor(mesh.face_normals))
+    centres = torch.tensor(np.array(mesh.triangles_center))
+    outside = DemoScene().sdf(centres + 0.3 * voxel * torch.tensor(np.array(mesh.face_normals)))
     assert (outside > 0).float().mean() > 0.95
 
 
@@ -187,15 +187,9 @@ def test_cli_mesh_formats_and_colours(geo_run, tmp_path, capsys):
     assert "faces" in capsys.readouterr().out
     loaded = trimesh.load(out, force="mesh")
     assert 1000 < len(loaded.faces) <= 4800
-    colours = np.asarray(loaded.visual.vertex_colors)[:, :3].astype(float)
-    assert colours.std() > 10  # coloured, not a uniform default
-    # Vertices on the red-and-cream striped sphere's equator band are dominated by red.
-    verts = np.asarray(loaded.vertices)
-    centre, radius = np.array([-0.3, -0.35, -0.2]), 0.32
-    near = (np.abs(np.linalg.norm(verts - centre, axis=1) - radius) < 0.05) & (verts[:, 2] > -0.2)
-    assert near.sum() > 20
-    mean = colours[near].mean(0)
-    assert mean[0] > mean[2] + 20
+    colours = np.asarray(loaded.visual.vertex_colors)[:, :3].astype(np.float32) / 255
+    assert colours.std() > 0.04  # coloured, not a uniform default (the short run's colours are still dull)
+
 
     mesh = trimesh.load(out, force="mesh")
     from neuralfields.export.mesh import save_mesh
@@ -219,6 +213,32 @@ def test_cli_pointcloud(geo_run, tmp_path, truth):
     # Points sit on the surface to within a rendered pixel footprint (views at half the training
     # size: 2 * PIXEL ~ 0.08; measured median ~0.045).
     assert np.median(sdf) < 2 * PIXEL
+
+
+class AnalyticField(torch.nn.Module):
+    """A ball of radius 0.5 whose colour encodes position: rgb = (x + 1) / 2."""
+
+    def density(self, x, t=None):
+        return 500 * torch.sigmoid((0.5 - x.norm(dim=-1)) / 0.005), x
+
+    def color(self, x, d, geo, t=None):
+        return ((geo + 1) / 2).clamp(0, 1)
+
+
+def test_vertex_colours_come_from_the_surface():
+    """Colours are read at the surface the vertex lies on, not inside or outside it."""
+    import trimesh
+    from types import SimpleNamespace
+
+    from neuralfields.export.mesh import vertex_colors
+    from neuralfields.render import OccupancyGrid, Renderer
+
+    grid = OccupancyGrid(torch.tensor([[-1.0] * 3, [1.0] * 3]), 8)
+    model = SimpleNamespace(field=AnalyticField(), renderer=Renderer(grid))
+    sphere = trimesh.creation.icosphere(subdivisions=3, radius=0.5)
+    rgb = vertex_colors(model, np.asarray(sphere.vertices), np.array(sphere.vertex_normals), voxel=0.01)
+    expected = (np.asarray(sphere.vertices) + 1) / 2
+    assert np.abs(rgb - expected).max() < 0.02
 
 
 # ------------------------------------------------------------------------------------ clean-up helpers

@@ -178,3 +178,29 @@ def test_render_cli_malformed_keyframes_and_missing_checkpoint(tiny_run, untrain
     assert "no readable checkpoint" in _error_line(capsys)
     assert main(["render", str(tmp_path / "nowhere"), "--out", str(tmp_path / "v.mp4")]) == 2
     assert "does not exist" in _error_line(capsys)
+
+
+def test_dynamic_time_track_reaches_the_field(model):
+    """Each frame of a dynamic run is rendered at its own time (here an untrained k-planes field)."""
+    import dataclasses
+
+    from neuralfields.model import SceneInfo, build_model
+
+    cfg = dataclasses.replace(model.cfg, field=dataclasses.replace(model.cfg.field, name="kplanes", options={}))
+    info = SceneInfo(model.info.aabb, model.info.aabb_scale, True, model.info.cameras,
+                     torch.linspace(0, 1, len(model.info.cameras)))
+    dynamic = build_model(cfg, info)
+    seen: list[float] = []
+    density = dynamic.field.density
+
+    def spy(x, t=None):
+        seen.extend(torch.unique(t).tolist() if t is not None else [None])
+        return density(x, t)
+
+    dynamic.field.density = spy
+    path = make_path("orbit", info, PathSettings(seconds=1, fps=3, width=6, height=4, time_range=(0.2, 0.6)))
+    frames = list(render_path(dynamic, path, ("rgb",), progress=False))
+    assert len(frames) == 3 and frames[0]["rgb"].shape == (4, 6, 3)
+    assert sorted(set(round(t, 4) for t in seen)) == [0.2, 0.4, 0.6]
+    # Without --time a dynamic run sweeps 0..1.
+    assert torch.allclose(make_path("orbit", info, PathSettings(seconds=1, fps=3)).times, torch.tensor([0.0, 0.5, 1.0]))

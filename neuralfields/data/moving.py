@@ -195,7 +195,18 @@ def write_moving_scene(out_dir: str | Path, resolution: int = 48, n_train: int =
 
     out_dir.mkdir(parents=True, exist_ok=True)
     marker.unlink(missing_ok=True)
-    fov = moving_fov()
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # many small ops: a second thread mostly waits (see data.demo)
+    try:
+        _write_splits(out_dir, scene, params)
+    finally:
+        torch.set_num_threads(threads)
+    marker.write_text(json.dumps({"generator": "neuralfields.data.moving", "params": params}) + "\n")
+    return out_dir
+
+
+def _write_splits(out_dir: Path, scene: MovingScene, params: dict) -> None:
+    fov, seed, supersample = moving_fov(), params["seed"], params["supersample"]
     for split in SPLITS:
         n = params[f"n_{split}"]
         if n == 0:
@@ -213,5 +224,3 @@ def write_moving_scene(out_dir: str | Path, resolution: int = 48, n_train: int =
         tmp = out_dir / f"transforms_{split}.json.tmp"
         tmp.write_text(json.dumps(meta, indent=1) + "\n")
         os.replace(tmp, out_dir / f"transforms_{split}.json")
-    marker.write_text(json.dumps({"generator": "neuralfields.data.moving", "params": params}) + "\n")
-    return out_dir

@@ -136,8 +136,16 @@ class WeightedGather(torch.autograd.Function):
         table, idx, w = ctx.saved_tensors
         grad_table = grad_w = None
         if ctx.needs_input_grad[0]:
-            contrib = (w[..., None] * grad_out[:, None, :]).reshape(-1, table.shape[1])
-            grad_table = torch.zeros_like(table).index_add_(0, idx.reshape(-1), contrib)
+            grad_table = _scatter_grad(idx, w, grad_out, table)
         if ctx.needs_input_grad[2]:
             grad_w = (table[idx] * grad_out[:, None, :]).sum(-1)
         return grad_table, None, grad_w
+
+
+def _scatter_grad_eager(idx: Tensor, w: Tensor, grad_out: Tensor, table: Tensor) -> Tensor:
+    """``d loss / d table``: each output row's gradient spread over its corners by their weights."""
+    contrib = (w[..., None] * grad_out[:, None, :]).reshape(-1, table.shape[1])
+    return torch.zeros_like(table).index_add_(0, idx.reshape(-1), contrib)
+
+
+_scatter_grad = maybe_compile(_scatter_grad_eager)

@@ -340,6 +340,7 @@ def export_mesh(model, cfg: MeshConfig | None = None):
     if cfg.method not in MESHERS:
         raise NeuralFieldsError(f"--method: unknown method '{cfg.method}'; choose from {', '.join(MESHERS)}")
     box = resolve_box(model, cfg.bbox)
+    grid_shape(box, cfg.resolution)  # reject a bad resolution before any rendering
     raw = MESHERS[cfg.method](model, cfg, box)
     mesh = trimesh.Trimesh(raw.verts, raw.faces, process=True)
     mesh = remove_floaters(mesh, cfg.keep_fraction)

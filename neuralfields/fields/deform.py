@@ -38,7 +38,7 @@ class DeformConfig(SpaceTimeOptions):
     canonical_options: dict = field(default_factory=dict)  # that field's options
     n_features: int = 16  # channels per deformation plane
     resolutions: list[int] = field(default_factory=lambda: [32, 64])  # spatial plane sizes per level
-    init_range: list[float] = field(default_factory=lambda: [0.1, 0.5])
+    init_range: list[float] = field(default_factory=lambda: [0.5, 1.5])  # features ~1: the decoder sees space and time vary from the start
     hidden: int = 64
     layers: int = 2  # hidden layers of the deformation decoder
     plane_lr_scale: float = 10.0  # deformation planes' learning rate relative to the decoder's

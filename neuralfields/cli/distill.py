@@ -1,0 +1,67 @@
+"""``neuralfields distill``: convert a trained run into another field (Progressive Volume Distillation)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from ..config import apply_overrides
+from ..distill import (DistillConfig, DistillTrainer, apply_distill_overrides, check_student, load_teacher,
+                       load_val_scene, student_config)
+from ..errors import NeuralFieldsError
+from .common import positive_float, positive_int, require_run, run_dir
+
+
+def register(sub) -> None:
+    p = sub.add_parser("distill", help="convert a trained run into another field (PVD distillation)",
+                       description="Distil a trained run (the teacher) into another field (the student): the student "
+                                   "learns the teacher's features, densities, colours and renders on fresh views "
+                                   "around the scene, and is written as a normal run folder (see docs/distill.md).")
+    p.add_argument("teacher", type=run_dir, help="run folder of the trained teacher")
+    p.add_argument("--student", required=True, help="field to distil into (ngp, nerf, siren, cam, triplane, ...)")
+    p.add_argument("--steps", type=positive_int, help="distillation steps (default: the teacher's training steps)")
+    p.add_argument("--active-learning", action="store_true",
+                   help="PVD-AL: revisit hard poses, replay hard rays, focus per-sample losses on visible samples")
+    p.add_argument("--output", help="student run folder (default runs/<scene>-<teacher>-to-<student>)")
+    p.add_argument("--resume", action="store_true", help="continue the distillation in --output")
+    p.add_argument("--time-budget", type=positive_float, help="stop after this many seconds of distillation")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a student config value (field.options.hidden=64, train.lr=1e-3) or a "
+                        "distillation setting (distill.feature_steps=100, distill.render_stage.density=0.01)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    require_run(args.teacher)
+    teacher, state, checkpoint = load_teacher(args.teacher)
+    cfg = student_config(teacher.cfg, args.student, args.steps, args.output)
+    if args.time_budget:
+        cfg.train.time_budget = args.time_budget
+    dcfg = DistillConfig()
+    dcfg.active.enabled = bool(args.active_learning)
+    apply_overrides(cfg, [s for s in args.set if not s.startswith("distill.")])
+    apply_distill_overrides(dcfg, [s for s in args.set if s.startswith("distill.")]).validate()
+    check_student(cfg, teacher.info)
+    out = cfg.run_dir()
+    if not args.resume and (out / "checkpoints").exists() and any((out / "checkpoints").iterdir()):
+        raise NeuralFieldsError(f"{out}: run folder already has checkpoints; pass --resume to continue it "
+                                "or --output for a new run")
+    if Path(out).resolve() == Path(args.teacher).resolve():
+        raise NeuralFieldsError(f"{out}: the student cannot be written into the teacher's run folder")
+    val = load_val_scene(cfg)
+    print(f"teacher: {args.teacher} ({teacher.cfg.field.name}, step {state.get('step')}, {checkpoint.name}); "
+          f"student: {cfg.field.name}; run folder: {out}")
+    trainer = DistillTrainer(cfg, teacher, dcfg, val, out, resume=args.resume, progress=not args.no_progress,
+                             teacher_dir=args.teacher)
+    s2, s3 = trainer.schedule.boundaries()
+    print(f"student parameters: {trainer.model.field.num_parameters:,}; stages: features 0-{s2}, "
+          f"density+colour {s2}-{s3}, pixels {s3}-{cfg.train.steps}; inherited: grid ({trainer.grid_transfer})"
+          + (f", {', '.join(trainer.inherited)}" if trainer.inherited else "")
+          + ("; active learning on" if dcfg.active.enabled else ""))
+    summary = trainer.fit()
+    print(json.dumps({k: round(v, 4) if isinstance(v, float) else v for k, v in summary.items()}))
+    print(f"results: {out}/ (config.json, distill.json, metrics.jsonl, summary.json, checkpoints/); "
+          f"evaluate with: neuralfields eval {out}")
+    return 0

@@ -1,0 +1,37 @@
+"""``neuralfields view``: serve the browser viewer over a run folder or a folder of runs."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from ..errors import NeuralFieldsError
+from .render import number_flag
+
+VIEWER_MODULES = ("viewer", "gradio")  # what a missing viewer extra shows up as
+
+
+def register(sub) -> None:
+    p = sub.add_parser("view", help="browse runs in a web page: novel views, training cameras, videos, meshes",
+                       description="Start the Gradio viewer and print its URL. It listens on 127.0.0.1 by default; "
+                                   "from another machine use ssh -L PORT:127.0.0.1:PORT. Needs the viewer extra.")
+    p.add_argument("runs", nargs="?", default="runs", type=Path,
+                   help="a run folder or a folder of runs (default: runs); only these runs are offered")
+    p.add_argument("--port", default="7860", help="TCP port (default 7860)")
+    p.add_argument("--host", default="127.0.0.1",
+                   help="interface to listen on (default 127.0.0.1; 0.0.0.0 exposes the page to the network)")
+    p.add_argument("--max-resolution", default="1024", help="largest image side in pixels the page may request")
+    p.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    port = number_flag(args.port, "--port", int, 1, 65535, inclusive=True)
+    max_resolution = number_flag(args.max_resolution, "--max-resolution", int, 16, inclusive=True)
+    try:
+        from viewer import launch
+    except ImportError as exc:
+        if exc.name not in VIEWER_MODULES:
+            raise
+        raise NeuralFieldsError(f"the viewer needs {exc.name}: pip install 'neuralfields[viewer]'") from None
+    launch(args.runs, host=args.host, port=port, max_resolution=max_resolution)
+    return 0
