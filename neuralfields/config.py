@@ -54,7 +54,7 @@ class TrainConfig:
     target_samples: int = 1 << 16  # samples per batch; the ray count adapts to hit it
     init_rays: int = 2048
     max_rays: int = 8192
-    lr: float = 1e-2
+    lr: float | None = None  # None: the field's recommended rate (1e-2 for hash grids)
     weight_decay: float = 1e-6
     warmup_steps: int = 100
     decay_milestones: list[float] = default(default_factory=lambda: [0.5, 0.75, 0.9])  # fractions of steps

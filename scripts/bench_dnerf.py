@@ -52,7 +52,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--preset", default="dnerf", help="scene preset supplying the config (default dnerf)")
     p.add_argument("--field", help="override the preset's field (deform, kplanes, ...)")
     p.add_argument("--downscale", type=float, help="override the preset's downscale")
-    p.add_argument("--eval-images", type=int, default=0, help="val frames rendered per scene (0: all)")
+    p.add_argument("--eval-images", type=int, default=10,
+                   help="val frames rendered per scene, evenly spaced in time (default 10; 0: all)")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="config override, as in train")
     p.add_argument("--threads", type=int, default=0, help="torch threads (0: leave torch's default)")
     p.add_argument("--json", default=str(ROOT / "docs" / "bench_dnerf.json"), help="output JSON")
@@ -69,15 +70,18 @@ def fit_within_budget(trainer: Trainer, budget: float, warmup_steps: int = 5, ca
     t.time_budget = budget
     t.steps = 10**9  # placeholder until calibrated
     start = time.perf_counter()
-    for _ in range(warmup_steps):
+    calibrate = None
+    for i in range(warmup_steps + calibration_steps):
+        if i == warmup_steps:
+            calibrate = time.perf_counter()
         trainer.train_step()
-    calibrate = time.perf_counter()
-    for _ in range(calibration_steps):
-        trainer.train_step()
+        if time.perf_counter() - start >= budget:
+            break
     now = time.perf_counter()
-    per_step = (now - calibrate) / calibration_steps
     trainer.train_seconds = now - start
-    t.steps = max(trainer.step + 1, trainer.step + int((budget - trainer.train_seconds) / per_step))
+    done = trainer.step - warmup_steps
+    per_step = (now - calibrate) / done if calibrate is not None and done > 0 else now - start
+    t.steps = trainer.step + max(1, int((budget - trainer.train_seconds) / per_step))
     trainer.fit()
 
 
@@ -96,7 +100,8 @@ def run_scene(path: Path, args: argparse.Namespace) -> dict:
     val = load_data(cfg.data, "val")
     if not train.is_dynamic:
         raise NeuralFieldsError(f"{path}: frames have no 'time'; not a D-NeRF scene")
-    trainer = Trainer(cfg, train, val, run_dir=None, progress=False, log=lambda _: None)
+    # No val scene in the trainer: it would evaluate again at the end of fit().
+    trainer = Trainer(cfg, train, None, run_dir=None, progress=False, log=lambda _: None)
     fit_within_budget(trainer, args.budget)
     n_eval = len(val) if args.eval_images <= 0 else min(args.eval_images, len(val))
     start = time.perf_counter()

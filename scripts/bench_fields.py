@@ -272,7 +272,7 @@ def main(argv: list[str] | None = None) -> int:
     for label in args.scene_fields:
         if label not in SCENE_ENTRIES:
             p.error(f"--scene-fields: unknown entry '{label}'")
-    report = {"machine": f"{platform.machine()} {platform.processor() or ''} {os.cpu_count()} cores".strip(),
+    report = {"machine": " ".join(filter(None, [platform.machine(), platform.processor(), f"{os.cpu_count()} cores"])),
               "threads": torch.get_num_threads(), "torch": torch.__version__,
               "args": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
               "cam_paper": CAM_PAPER, "images": [], "scenes": []}

@@ -55,7 +55,7 @@ def main() -> int:
     trainer = Trainer(cfg, train, val, run_dir=None, progress=False)
     print(f"{args.scene}: {len(train)} train / {len(val)} val at {train.width}x{train.height}, "
           f"field {cfg.field.name} ({trainer.model.field.num_parameters:,} parameters), "
-          f"{torch.get_num_threads()} threads, budget {cfg.train.steps} steps / {marks[-1]} min")
+          f"{torch.get_num_threads()} threads, budget {cfg.train.steps} steps / {marks[-1]} min", flush=True)
 
     subset = sorted({int(round(k)) for k in np.linspace(0, len(val) - 1, min(args.eval_images, len(val)))})
     rows, samples, wall_start = [], 0, time.perf_counter()

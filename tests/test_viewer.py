@@ -21,7 +21,8 @@ gradio_client = pytest.importorskip("gradio_client", reason="gradio_client not i
 from neuralfields.cli import main  # noqa: E402
 from neuralfields.errors import NeuralFieldsError  # noqa: E402
 
-MAX_SIDE = 160  # the test viewer's --max-resolution: small, so renders stay quick
+MAX_SIDE = 64  # the test viewer's --max-resolution: small, so renders stay quick
+PREVIEW = 16  # its preview side: views above 32 px render twice
 
 
 def free_port() -> int:
@@ -37,7 +38,7 @@ def served(tiny_run, tmp_path_factory):
 
     out = tmp_path_factory.mktemp("viewer-out")
     demo, url = launch(tiny_run.parent, port=free_port(), block=False,
-                       config=ViewerConfig(max_resolution=MAX_SIDE, output_dir=str(out), mesh_resolution=48))
+                       config=ViewerConfig(max_resolution=MAX_SIDE, preview_side=PREVIEW, output_dir=str(out)))
     client = gradio_client.Client(url, verbose=False)
     yield client, tiny_run.name
     demo.close()
@@ -47,7 +48,7 @@ def picture(path) -> np.ndarray:
     return np.asarray(Image.open(path).convert("RGB"))
 
 
-def render(client, run, output="rgb", side=96, azimuth=30.0, elevation=20.0, distance=1.0, fov=40.0, t=0.0):
+def render(client, run, output="rgb", side=32, azimuth=30.0, elevation=20.0, distance=1.0, fov=40.0, t=0.0):
     """All images the /render generator yields (preview first when the view is large)."""
     job = client.submit(run, azimuth, elevation, distance, fov, side, output, t, api_name="/render")
     job.result()
@@ -75,25 +76,25 @@ def test_render_previews_then_refines(served):
     steps = render(client, run, side=MAX_SIDE)
     assert len(steps) == 2, "a view larger than twice the preview side renders twice"
     (preview, first_status, _), (final, status, png) = steps
-    assert picture(preview).shape == (64, 64, 3) and first_status.startswith("preview")
+    assert picture(preview).shape == (PREVIEW, PREVIEW, 3) and first_status.startswith("preview")
     assert picture(final).shape == (MAX_SIDE, MAX_SIDE, 3)
     assert " s" in status and status.startswith(f"rgb {MAX_SIDE}x{MAX_SIDE}")
     assert Path(png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"  # the download is a PNG
     # A small view skips the preview; another azimuth shows another picture.
-    (a, _, _), = render(client, run, side=64, azimuth=0.0)
-    (b, _, _), = render(client, run, side=64, azimuth=90.0)
+    (a, _, _), = render(client, run, azimuth=0.0)
+    (b, _, _), = render(client, run, azimuth=90.0)
     assert np.abs(picture(a).astype(int) - picture(b)).mean() > 1.0
 
 
 def test_output_modes(served):
     client, run = served
-    images = {o: picture(render(client, run, output=o, side=64)[-1][0]) for o in ("rgb", "depth", "normal", "opacity")}
-    assert all(im.shape == (64, 64, 3) for im in images.values())
+    images = {o: picture(render(client, run, output=o)[-1][0]) for o in ("rgb", "depth", "normal", "opacity")}
+    assert all(im.shape == (32, 32, 3) for im in images.values())
     for o in ("depth", "normal", "opacity"):
         assert np.abs(images[o].astype(int) - images["rgb"]).mean() > 2.0, o
     grey = images["opacity"]
     assert (grey[..., 0] == grey[..., 1]).all() and grey.max() > 128  # the object is opaque
-    assert "depth range" in render(client, run, output="depth", side=64)[-1][1]
+    assert "depth range" in render(client, run, output="depth")[-1][1]
 
 
 def test_training_camera_sets_the_controls(served, tiny_run):
@@ -102,7 +103,7 @@ def test_training_camera_sets_the_controls(served, tiny_run):
                                                                                api_name="/render_camera")
     assert status.startswith("training camera 5") and picture(image).shape == (48, 48, 3)
     # The demo scene's cameras look at its centre, so the orbit controls reproduce the view.
-    (orbit, _, _), = render(client, run, side=48, azimuth=azimuth, elevation=elevation, distance=distance, fov=fov)
+    orbit = render(client, run, side=48, azimuth=azimuth, elevation=elevation, distance=distance, fov=fov)[-1][0]
     assert np.abs(picture(orbit).astype(int) - picture(image)).mean() < 8.0
 
 
@@ -116,7 +117,7 @@ def test_video_plays_in_browser_format(served):
 
 def test_mesh_export_is_glb(served):
     client, run = served
-    model3d, file, status = client.predict(run, "marching-cubes", 48, 0, api_name="/export_mesh")
+    model3d, file, status = client.predict(run, "marching-cubes", 32, 0, api_name="/export_mesh")
     assert Path(model3d).read_bytes()[:4] == b"glTF"
     assert Path(file).read_bytes()[:4] == b"glTF" and "faces" in status
 
@@ -124,9 +125,9 @@ def test_mesh_export_is_glb(served):
 def test_bad_requests_come_back_as_messages(served):
     client, run = served
     assert "unknown run 'nope'" in app_error(client, "nope", api_name="/load_run")
-    assert "unknown run '../etc'" in app_error(client, "../etc", 0, 20, 1, 40, 64, "rgb", 0, api_name="/render")
+    assert "unknown run '../etc'" in app_error(client, "../etc", 0, 20, 1, 40, 32, "rgb", 0, api_name="/render")
     assert "maximum" in app_error(client, run, 0, 20, 1, 40, MAX_SIDE * 2, "rgb", 0, api_name="/render")
-    assert "rgb" in app_error(client, run, 0, 20, 1, 40, 64, "normals", 0, api_name="/render")  # lists the choices
+    assert "rgb" in app_error(client, run, 0, 20, 1, 40, 32, "normals", 0, api_name="/render")  # lists the choices
     assert "index must be an integer in [0, 23]" in app_error(client, run, 24, 48, "rgb", api_name="/render_camera")
     assert "frames exceed" in app_error(client, run, "orbit", 10, 30, 32, "rgb", api_name="/render_video")
 

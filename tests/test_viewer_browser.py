@@ -39,7 +39,9 @@ def page_url(tiny_run, tmp_path_factory):
         pytest.skip("chromium not installed (apt-get install chromium)")
     from viewer import ViewerConfig, launch
 
-    config = ViewerConfig(max_resolution=256, default_resolution=96, output_dir=str(tmp_path_factory.mktemp("vb")))
+    # Small views with a preview pass, so the page shows the coarse-then-fine refinement quickly.
+    config = ViewerConfig(max_resolution=128, default_resolution=64, preview_side=16,
+                          output_dir=str(tmp_path_factory.mktemp("vb")))
     demo, url = launch(tiny_run, port=free_port(), block=False, config=config)
     yield url
     demo.close()
@@ -56,7 +58,7 @@ def test_dragging_azimuth_changes_the_view(page_url):
             status = page.locator("#view-status")
             # Opening the page loads the run and renders the first view.
             image.wait_for(state="visible")
-            page.wait_for_function("() => document.querySelector('#view-status')?.innerText.startsWith('rgb 96x96')")
+            page.wait_for_function("() => document.querySelector('#view-status')?.innerText.startsWith('rgb 64x64')")
             before_src = image.get_attribute("src")
             before = page.request.get(before_src).body()
 
@@ -80,4 +82,4 @@ def test_dragging_azimuth_changes_the_view(page_url):
             browser.close()
     assert after[:8] == b"\x89PNG\r\n\x1a\n" and after != before
     assert azimuth > 30, f"the drag should have turned the view (azimuth {azimuth})"
-    assert final_status.startswith("rgb 96x96")
+    assert final_status.startswith("rgb 64x64")

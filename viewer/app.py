@@ -48,6 +48,7 @@ MIN_SIDE = 16
 ELEVATION_RANGE = (-89.0, 89.0)
 DISTANCE_RANGE = (0.1, 4.0)
 FOV_RANGE = (5.0, 150.0)
+IMAGE_HEIGHT = 480  # display height in the page; small renders and previews are scaled up to it
 
 
 @dataclass
@@ -261,6 +262,9 @@ def build_app(root: str | Path, max_resolution: int | None = None, config: Viewe
         run = library.get(name)
         frame, n = run.frame, run.num_cameras
         elevation = float(np.clip(np.degrees(np.median(frame.elevations)), *ELEVATION_RANGE))
+        # A tiny first render pays torch.compile's one-off cost here rather than at the first slider move.
+        render_picture(run, orbit_view(run, 0.0, elevation, 1.0, 40.0, view_time(run, 0.0))(MIN_SIDE), "rgb",
+                       VisualStyle())
         status = (f"loaded {run.name} (step {run.state.get('step', '?')}) in {time.perf_counter() - start:.2f} s; "
                   "release a slider to render")
         return (describe_run(run), 0.0, round(elevation, 1), 1.0, round(float(np.clip(frame.fov, *FOV_RANGE)), 1),
@@ -348,7 +352,8 @@ def build_app(root: str | Path, max_resolution: int | None = None, config: Viewe
                     with gr.Row():
                         with gr.Column(scale=3):
                             image = gr.Image(label="novel view", format="png", type="numpy", interactive=False,
-                                             buttons=["download", "fullscreen"], elem_id="view-image")
+                                             height=IMAGE_HEIGHT, buttons=["download", "fullscreen"],
+                                             elem_id="view-image")
                             status = gr.Markdown(elem_id="view-status")
                         with gr.Column(scale=2, min_width=240):
                             azimuth = gr.Slider(-180, 180, 0, step=1, label="azimuth (degrees)", elem_id="azimuth")
@@ -375,7 +380,7 @@ def build_app(root: str | Path, max_resolution: int | None = None, config: Viewe
                                               label="resolution (longest side)")
                         video_output = gr.Dropdown(OUTPUT_CHOICES, value="rgb", label="output")
                         video_go = gr.Button("Render video", variant="primary")
-                    video = gr.Video(label="video", autoplay=True, loop=True, interactive=False)
+                    video = gr.Video(label="video", autoplay=True, loop=True, interactive=False, height=IMAGE_HEIGHT)
                     video_status = gr.Markdown()
                 with gr.Tab("Mesh"):
                     with gr.Row():
@@ -383,7 +388,7 @@ def build_app(root: str | Path, max_resolution: int | None = None, config: Viewe
                         mesh_res = gr.Slider(32, cfg.max_mesh_resolution, min(cfg.mesh_resolution, cfg.max_mesh_resolution),
                                              step=16, label="resolution (samples along the longest side)")
                         mesh_go = gr.Button("Export GLB", variant="primary")
-                    model3d = gr.Model3D(label="mesh (drag to rotate, scroll to zoom)", interactive=False)
+                    model3d = gr.Model3D(label="mesh (drag to rotate, scroll to zoom)", interactive=False, height=IMAGE_HEIGHT)
                     mesh_file = gr.File(label="GLB file", interactive=False)
                     mesh_status = gr.Markdown()
 

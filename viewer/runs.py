@@ -21,6 +21,7 @@ from neuralfields.model import SceneModel, load_model
 from neuralfields.train.checkpoints import list_checkpoints
 
 SEARCH_DEPTH = 2  # runs/<run> and runs/<group>/<run>
+SHOWN_ABOVE = ("steps", "num_parameters")  # summary.json keys the info table already shows
 
 
 def find_runs(root: str | Path) -> dict[str, Path]:
@@ -190,8 +191,7 @@ def describe_run(run: LoadedRun) -> str:
     cfg, info = run.model.cfg, run.model.info
     cams = info.cameras
     lines = [
-        f"### {run.name}",
-        "| | |", "|---|---|",
+        f"| run | {run.name} |", "|---|---|",
         f"| field | `{cfg.field.name}` |",
         f"| parameters | {run.model.field.num_parameters:,} |",
         f"| training steps | {_figure(run.state.get('step', '?'))} of {_figure(cfg.train.steps)} |",
@@ -200,7 +200,7 @@ def describe_run(run: LoadedRun) -> str:
     ]
     summary = _read_json(run.path / "summary.json")
     if summary:
-        shown = {k: v for k, v in summary.items() if isinstance(v, (int, float, str)) and k != "num_parameters"}
+        shown = {k: v for k, v in summary.items() if isinstance(v, (int, float, str)) and k not in SHOWN_ABOVE}
         lines += [f"| {k.replace('_', ' ')} | {_figure(v)} |" for k, v in shown.items()]
     else:
         lines.append("| summary.json | not written yet (training unfinished?) |")

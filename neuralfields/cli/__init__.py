@@ -21,9 +21,16 @@ def _one_line_warning(message, category, filename, lineno, line=None):
     return f"warning: {message}\n"
 
 
+class _Parser(argparse.ArgumentParser):
+    """Argument errors print one ``error:`` line (and exit 2) like every other user error."""
+
+    def error(self, message: str):
+        self.exit(2, f"error: {self.prog}: {message}\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="neuralfields", description="Neural fields and 3D reconstruction in PyTorch.")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    parser = _Parser(prog="neuralfields", description="Neural fields and 3D reconstruction in PyTorch.")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     for name in COMMANDS:
         importlib.import_module(f"{__name__}.{name}").register(sub)
     return parser

@@ -71,12 +71,13 @@ class PlaneEncoding(nn.Module):
         return pair[0] in self.time_dims or pair[1] in self.time_dims
 
     def forward(self, x: Tensor) -> Tensor:
+        uvs = [x[:, [a, b]] for a, b in self.pairs]  # gathered once, shared by all resolutions
         outputs = []
         k = 0
         for _ in self.resolutions:
             acc = None
-            for a, b in self.pairs:
-                f = sample_plane(self.planes[k], x[:, [a, b]])
+            for uv in uvs:
+                f = sample_plane(self.planes[k], uv)
                 k += 1
                 acc = f if acc is None else (acc * f if self.reduce == "product" else acc + f)
             outputs.append(acc)

@@ -57,6 +57,11 @@ class Field(nn.Module):
     def color(self, x: Tensor, d: Tensor | None, geo: Tensor, t: Tensor | None = None) -> Tensor:
         raise NotImplementedError
 
+    @property
+    def recommended_lr(self) -> float:
+        """Adam rate used unless the run config sets one: the field config's ``lr``, else 1e-2."""
+        return float(getattr(getattr(self, "cfg", None), "lr", None) or 1e-2)
+
     def density_activation(self, raw: Tensor) -> Tensor:
         return trunc_exp(raw)
 

@@ -93,11 +93,6 @@ def build_image_field(name: str, options: dict | None, channels: int) -> Field:
     return build_field(name, options, in_dim=2, view_dependent=False, out_dim=channels)
 
 
-def recommended_lr(model: Field) -> float:
-    """The field config's recommended ``lr`` (fields without one: 1e-2, the trainer's default)."""
-    return float(getattr(getattr(model, "cfg", None), "lr", None) or 1e-2)
-
-
 def fit_image(image: np.ndarray, name: str, options: dict | None = None, cfg: FitConfig | None = None,
               progress: bool = True) -> FitResult:
     """Fit ``image [H, W, C]`` (floats in [0, 1]) with field ``name`` and return the result."""
@@ -110,7 +105,7 @@ def fit_image(image: np.ndarray, name: str, options: dict | None = None, cfg: Fi
     init = getattr(model, "init_from_signal", None)
     if init is not None:
         init(coords, gradient_magnitude(target).reshape(-1))
-    lr = cfg.lr if cfg.lr is not None else recommended_lr(model)
+    lr = cfg.lr if cfg.lr is not None else model.recommended_lr
     optimizer = torch.optim.Adam(model.param_groups(lr, 0.0), eps=1e-15)
     base_lrs = [g["lr"] for g in optimizer.param_groups]
     n = h * w

@@ -94,6 +94,8 @@ class Trainer:
         self.model: SceneModel = build_model(cfg, SceneInfo.from_scene(train_scene))
         if cfg.train.compile:
             self.model.field.compile()
+        if cfg.train.lr is None:
+            cfg.train.lr = self.model.field.recommended_lr  # recorded in config.json as used
         self.optimizer = torch.optim.Adam(self.model.field.param_groups(cfg.train.lr, cfg.train.weight_decay), eps=1e-15)
         self.base_lrs = [g["lr"] for g in self.optimizer.param_groups]
         self.step = 0
