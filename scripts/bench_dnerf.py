@@ -133,6 +133,8 @@ def markdown(report: dict) -> str:
         lines.append(f"| {name} | {r['psnr']:.2f} | {r['ssim']:.3f} | {r['steps']} | {r['train_seconds']:.0f} | {r['parameters']:,} |")
     m = report["mean"]
     lines.append(f"| **mean** | **{m['psnr']:.2f}** | **{m['ssim']:.3f}** | | | |")
+    if len(rows) < len(SCENES):
+        lines += ["", f"Only {len(rows)} of the {len(SCENES)} scenes: this mean is not comparable with the 8-scene means below."]
     lines += [
         "",
         "Published 8-scene means on the D-NeRF *test* split at 400x400 (GPU, much longer training):",

@@ -1,7 +1,7 @@
 """Latency of one novel view through the viewer's HTTP API (gradio_client) on the CPU.
 
     python scripts/bench_viewer.py [--lego RUN] [--demo RUN] [--repeats 12] [--resolution 256]
-                                   [--out docs/bench_viewer.json]
+                                   [--threads N] [--out docs/bench_viewer.json]
 
 For each run the viewer is started on a free localhost port; after one warm-up render, ``repeats``
 renders of a square rgb view at evenly spread azimuths are timed from the request to the first
@@ -46,14 +46,15 @@ def percentiles(values: list[float]) -> dict:
             "mean": round(float(a.mean()), 4), "n": len(values)}
 
 
-def time_renders(run: Path, side: int, repeats: int) -> dict:
+def time_renders(run: Path, side: int, repeats: int, threads: int | None) -> dict:
     """Start a viewer on ``run`` and time ``repeats`` renders of a ``side``-pixel rgb view."""
     run = run.resolve()  # the viewer names a run folder after its resolved name
     from gradio_client import Client
 
     from viewer import ViewerConfig, launch
 
-    demo, url = launch(run, port=free_port(), block=False, config=ViewerConfig(max_resolution=max(side, 256)))
+    config = ViewerConfig(max_resolution=max(side, 256), threads=threads)
+    demo, url = launch(run, port=free_port(), block=False, config=config)
     try:
         client = Client(url, verbose=False)
         client.predict(run.name, api_name="/load_run")
@@ -91,9 +92,12 @@ def main() -> int:
     p.add_argument("--demo-steps", type=int, default=300, help="steps when training the demo run here")
     p.add_argument("--repeats", type=int, default=12)
     p.add_argument("--resolution", type=int, default=256, help="side of the square view in pixels")
+    p.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice)")
     p.add_argument("--out", type=Path, default=ROOT / "docs" / "bench_viewer.json")
     args = p.parse_args()
 
+    if args.threads:
+        torch.set_num_threads(args.threads)  # also for training the demo run here
     result = {"device": "cpu", "cpus": os.cpu_count(), "torch_threads": torch.get_num_threads(),
               "python": platform.python_version(), "torch": torch.__version__, "repeats": args.repeats,
               "load_average_start": [round(x, 2) for x in os.getloadavg()], "runs": {}}
@@ -101,17 +105,17 @@ def main() -> int:
         print("lego: skipped (no run folder given; pass --lego RUN after `neuralfields train --scene lego`)")
         result["runs"]["lego"] = {"skipped": "no lego run folder given (--lego RUN)"}
     else:
-        result["runs"]["lego"] = time_renders(args.lego, args.resolution, args.repeats)
+        result["runs"]["lego"] = time_renders(args.lego, args.resolution, args.repeats, args.threads)
     with tempfile.TemporaryDirectory(prefix="bench-viewer-") as tmp:
         demo = args.demo or train_demo(Path(tmp), args.demo_steps)
-        result["runs"]["demo"] = time_renders(demo, args.resolution, args.repeats)
+        result["runs"]["demo"] = time_renders(demo, args.resolution, args.repeats, args.threads)
     result["load_average_end"] = [round(x, 2) for x in os.getloadavg()]
 
     for name, r in result["runs"].items():
         if "skipped" not in r:
-            print(f"{name}: {args.resolution}x{args.resolution} view, first image p50 {r['first_image_s']['p50']:.3f} s "
-                  f"p95 {r['first_image_s']['p95']:.3f} s; final p50 {r['final_image_s']['p50']:.3f} s "
-                  f"p95 {r['final_image_s']['p95']:.3f} s")
+            first, final = r["first_image_s"], r["final_image_s"]
+            print(f"{name}: {args.resolution}x{args.resolution} view, first image p50 {first['p50']:.3f} s "
+                  f"p95 {first['p95']:.3f} s; final p50 {final['p50']:.3f} s p95 {final['p95']:.3f} s")
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2) + "\n")
     print(f"written to {args.out}")

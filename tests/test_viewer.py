@@ -13,6 +13,7 @@ from pathlib import Path  # noqa: E402
 
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
+import torch  # noqa: E402
 from PIL import Image  # noqa: E402
 
 pytest.importorskip("gradio", reason="viewer extra not installed: pip install 'neuralfields[viewer]'")
@@ -37,11 +38,15 @@ def served(tiny_run, tmp_path_factory):
     from viewer import ViewerConfig, launch
 
     out = tmp_path_factory.mktemp("viewer-out")
+    threads = torch.get_num_threads()
+    # One torch thread: on a loaded 2-core machine it renders several times faster than two.
     demo, url = launch(tiny_run.parent, port=free_port(), block=False,
-                       config=ViewerConfig(max_resolution=MAX_SIDE, preview_side=PREVIEW, output_dir=str(out)))
+                       config=ViewerConfig(max_resolution=MAX_SIDE, preview_side=PREVIEW, output_dir=str(out),
+                                           threads=1))
     client = gradio_client.Client(url, verbose=False)
     yield client, tiny_run.name
     demo.close()
+    torch.set_num_threads(threads)
 
 
 def picture(path) -> np.ndarray:

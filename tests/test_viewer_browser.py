@@ -14,8 +14,10 @@ os.environ["HF_HUB_OFFLINE"] = "1"
 import shutil  # noqa: E402
 import socket  # noqa: E402
 from pathlib import Path  # noqa: E402
+from urllib.parse import urlsplit  # noqa: E402
 
 import pytest  # noqa: E402
+import torch  # noqa: E402
 
 pytest.importorskip("gradio", reason="viewer extra not installed: pip install 'neuralfields[viewer]'")
 sync_api = pytest.importorskip("playwright.sync_api", reason="playwright not installed: pip install playwright")
@@ -41,10 +43,12 @@ def page_url(tiny_run, tmp_path_factory):
 
     # Small views with a preview pass, so the page shows the coarse-then-fine refinement quickly.
     config = ViewerConfig(max_resolution=128, default_resolution=64, preview_side=16,
-                          output_dir=str(tmp_path_factory.mktemp("vb")))
+                          output_dir=str(tmp_path_factory.mktemp("vb")), threads=1)
+    threads = torch.get_num_threads()
     demo, url = launch(tiny_run, port=free_port(), block=False, config=config)
     yield url
     demo.close()
+    torch.set_num_threads(threads)
 
 
 def test_dragging_azimuth_changes_the_view(page_url):
@@ -53,6 +57,9 @@ def test_dragging_azimuth_changes_the_view(page_url):
         try:
             page = browser.new_page(viewport={"width": 1280, "height": 900})
             page.set_default_timeout(TIMEOUT_MS)
+            hosts = set()
+            page.on("request", lambda request: hosts.add(urlsplit(request.url).netloc)
+                    if urlsplit(request.url).scheme in ("http", "https", "ws", "wss") else None)
             page.goto(page_url)
             image = page.locator("#view-image img")
             status = page.locator("#view-status")
@@ -83,3 +90,4 @@ def test_dragging_azimuth_changes_the_view(page_url):
     assert after[:8] == b"\x89PNG\r\n\x1a\n" and after != before
     assert azimuth > 30, f"the drag should have turned the view (azimuth {azimuth})"
     assert final_status.startswith("rgb 64x64")
+    assert hosts == {urlsplit(page_url).netloc}, f"the page reached other hosts: {hosts}"  # works offline

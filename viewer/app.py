@@ -19,6 +19,7 @@ os.environ["GRADIO_ANALYTICS_ENABLED"] = "False"
 os.environ["HF_HUB_OFFLINE"] = "1"
 
 import functools  # noqa: E402
+import importlib.util  # noqa: E402
 import inspect  # noqa: E402
 import logging  # noqa: E402
 import tempfile  # noqa: E402
@@ -35,14 +36,16 @@ from PIL import Image  # noqa: E402
 
 from neuralfields.camera_paths import PATH_KINDS, CameraPath, PathSettings, make_path, orbit_camera  # noqa: E402
 from neuralfields.errors import NeuralFieldsError  # noqa: E402
+from neuralfields.export.mesh import MESHERS, MeshConfig, export_mesh, save_mesh  # noqa: E402
 from neuralfields.export.video import VISUALIZERS, VisualStyle, render_path, render_video  # noqa: E402
 
-from .runs import LoadedRun, RunLibrary, describe_run, training_pose  # noqa: E402
+from .runs import LoadedRun, OrbitPose, RunLibrary, describe_run, training_pose  # noqa: E402
 
 log = logging.getLogger("neuralfields.viewer")
 
 OUTPUT_CHOICES = [("rgb", "rgb"), ("depth", "depth"), ("normals", "normal"), ("opacity", "opacity")]
 VIDEO_PATHS = ("orbit", "spiral")  # the CLI's generated paths that suit a quick look (see PATH_KINDS)
+MESH_MODULES = ("skimage", "trimesh")  # the mesh extra: marching cubes and GLB writing
 MIN_SIDE = 16
 # Control ranges; distance is relative to the median training distance so the slider suits any scene.
 ELEVATION_RANGE = (-89.0, 89.0)
@@ -65,6 +68,7 @@ class ViewerConfig:
     cached_runs: int = 2  # loaded models kept in memory
     output_dir: str | None = None  # frames, videos and meshes for the page; None: a fresh temporary folder
     keep_files: int = 64  # older files in output_dir are deleted
+    threads: int | None = None  # torch CPU threads for the server process; None keeps torch's default
 
     def resolved(self) -> "ViewerConfig":
         """A copy whose ``output_dir`` exists (created in the temporary folder when unset)."""
@@ -135,7 +139,8 @@ def fit_size(width: int, height: int, side: int) -> tuple[int, int]:
 # ------------------------------------------------------------------------------------ views
 
 
-def orbit_view(run: LoadedRun, azimuth, elevation, distance, fov, time_value: float | None) -> Callable[[int], CameraPath]:
+def orbit_view(run: LoadedRun, azimuth, elevation, distance, fov,
+               time_value: float | None) -> Callable[[int], CameraPath]:
     """Size -> one-frame path of the orbit camera (controls checked once, before any rendering)."""
     azimuth = check_number(azimuth, "azimuth", -360.0, 360.0)
     elevation = check_number(elevation, "elevation", *ELEVATION_RANGE)
@@ -152,22 +157,25 @@ def orbit_view(run: LoadedRun, azimuth, elevation, distance, fov, time_value: fl
     return at
 
 
-def training_view(run: LoadedRun, index) -> tuple[Callable[[int], CameraPath], int]:
-    """Size -> one-frame path of training camera ``index`` (its pose and field of view exactly)."""
+def training_view(run: LoadedRun, index) -> tuple[Callable[[int], CameraPath], int, OrbitPose]:
+    """Size -> one-frame path of training camera ``index`` (its pose and field of view exactly),
+    the index, and the orbit controls that put the camera there."""
     try:
         i = int(index)
     except (TypeError, ValueError):
         raise NeuralFieldsError(f"training camera: expected an index, got {index!r}") from None
-    if i != index or not 0 <= i < run.num_cameras:
-        raise NeuralFieldsError(f"training camera: index must be an integer in [0, {run.num_cameras - 1}], got {index}")
+    last = run.num_cameras - 1
+    if i != index or not 0 <= i <= last:
+        raise NeuralFieldsError(f"training camera: index must be an integer in [0, {last}], got {index}")
     cam = run.model.info.cameras[i]
     pose = training_pose(run, i)
     times = None if pose.time is None else torch.tensor([pose.time])
 
     def at(side: int) -> CameraPath:
-        return CameraPath(cam.resized(*fit_size(int(cam.width[0]), int(cam.height[0]), side)), 1.0, times, "training")
+        size = fit_size(int(cam.width[0]), int(cam.height[0]), side)
+        return CameraPath(cam.resized(*size), 1.0, times, "training camera")
 
-    return at, i
+    return at, i, pose
 
 
 def render_picture(run: LoadedRun, path: CameraPath, output: str, style: VisualStyle) -> np.ndarray:
@@ -210,7 +218,8 @@ def _page_errors(fn):
             return gr.Error(str(exc), print_exception=False)
         log.exception("viewer: %s failed", fn.__name__)
         first = (str(exc).strip().splitlines() or [""])[0]
-        return gr.Error(f"{fn.__name__.replace('_', ' ')} failed: {type(exc).__name__}: {first}", print_exception=False)
+        what = fn.__name__.replace("_", " ")
+        return gr.Error(f"{what} failed: {type(exc).__name__}: {first}", print_exception=False)
 
     if inspect.isgeneratorfunction(fn):
         @functools.wraps(fn)
@@ -237,6 +246,9 @@ def build_app(root: str | Path, max_resolution: int | None = None, config: Viewe
         root: a run folder or a folder of runs (searched two levels deep); only these runs are offered.
         max_resolution: longest image side allowed (overrides ``config.max_resolution``).
         config: limits and defaults; see :class:`ViewerConfig`.
+
+    Serving it yourself instead of with :func:`launch`: pass ``allowed_paths=[demo.viewer_config.output_dir]``
+    when that folder lies outside the temporary folder, or gradio refuses to serve the files.
     """
     cfg = (config or ViewerConfig()).resolved()
     if max_resolution is not None:
@@ -283,8 +295,7 @@ def build_app(root: str | Path, max_resolution: int | None = None, config: Viewe
     def render_camera(name, index, resolution, output):
         run = library.get(name)
         side = check_side(resolution, cfg)
-        view, i = training_view(run, index)
-        pose = training_pose(run, i)
+        view, i, pose = training_view(run, index)
         skip = (gr.skip(),) * 5
         for image, status in refine(run, view, side, check_output(output), cfg, files):
             if not isinstance(image, str):
@@ -318,12 +329,9 @@ def build_app(root: str | Path, max_resolution: int | None = None, config: Viewe
 
     @_page_errors
     def export_glb(name, method, resolution, time_value):
-        try:
-            from neuralfields.export.mesh import MESHERS, MeshConfig, export_mesh, save_mesh
-            import skimage  # noqa: F401  (marching cubes)
-            import trimesh  # noqa: F401
-        except ImportError as exc:
-            raise NeuralFieldsError(f"mesh export needs {exc.name}: pip install 'neuralfields[mesh]'") from None
+        missing = [m for m in MESH_MODULES if importlib.util.find_spec(m) is None]
+        if missing:
+            raise NeuralFieldsError(f"mesh export needs {', '.join(missing)}: pip install 'neuralfields[mesh]'")
         run = library.get(name)
         if method not in MESHERS:
             raise NeuralFieldsError(f"unknown mesh method '{method}'; choose from {', '.join(MESHERS)}")
@@ -384,11 +392,13 @@ def build_app(root: str | Path, max_resolution: int | None = None, config: Viewe
                     video_status = gr.Markdown()
                 with gr.Tab("Mesh"):
                     with gr.Row():
-                        mesh_method = gr.Radio(["marching-cubes", "tsdf"], value="marching-cubes", label="method")
-                        mesh_res = gr.Slider(32, cfg.max_mesh_resolution, min(cfg.mesh_resolution, cfg.max_mesh_resolution),
-                                             step=16, label="resolution (samples along the longest side)")
+                        mesh_method = gr.Radio(list(MESHERS), value=MeshConfig.method, label="method")
+                        mesh_res = gr.Slider(32, cfg.max_mesh_resolution,
+                                             min(cfg.mesh_resolution, cfg.max_mesh_resolution), step=16,
+                                             label="resolution (samples along the longest side)")
                         mesh_go = gr.Button("Export GLB", variant="primary")
-                    model3d = gr.Model3D(label="mesh (drag to rotate, scroll to zoom)", interactive=False, height=IMAGE_HEIGHT)
+                    model3d = gr.Model3D(label="mesh (drag to rotate, scroll to zoom)", interactive=False,
+                                         height=IMAGE_HEIGHT)
                     mesh_file = gr.File(label="GLB file", interactive=False)
                     mesh_status = gr.Markdown()
 
@@ -434,12 +444,18 @@ def launch(root: str | Path, host: str = "127.0.0.1", port: int | None = 7860, m
     """
     demo = build_app(root, max_resolution, config)
     cfg: ViewerConfig = demo.viewer_config
+    if cfg.threads is not None:
+        # Process-wide, hence here and not in build_app: on a busy machine one thread renders
+        # several times faster than two fighting other processes for the cores.
+        torch.set_num_threads(cfg.threads)
     demo.queue(default_concurrency_limit=1)
     try:
         _, url, _ = demo.launch(server_name=host, server_port=port, prevent_thread_lock=True, quiet=True,
                                 share=False, ssr_mode=False, show_error=False, allowed_paths=[cfg.output_dir],
                                 footer_links=["api"])
     except OSError as exc:
+        if "empty port" in str(exc):  # gradio's wording for a port that is taken
+            raise NeuralFieldsError(f"{host}:{port} is already in use; choose another --port") from None
         raise NeuralFieldsError(f"cannot listen on {host}:{port}: {str(exc).splitlines()[0]}") from None
     print(f"neuralfields viewer at {url} (runs under {Path(root)}); Ctrl+C stops it", flush=True)
     if block:

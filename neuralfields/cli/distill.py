@@ -6,7 +6,7 @@ import argparse
 import json
 from pathlib import Path
 
-from ..config import apply_overrides
+from ..config import RunConfig, apply_overrides, from_dict, load_run_config
 from ..distill import (DistillConfig, DistillTrainer, apply_distill_overrides, check_student, load_teacher,
                        load_val_scene, student_config)
 from ..errors import NeuralFieldsError
@@ -33,14 +33,41 @@ def register(sub) -> None:
     p.set_defaults(handler=run)
 
 
+def resumed_configs(out: Path, student: str) -> tuple[RunConfig, DistillConfig]:
+    """The student config and distillation settings of the run being resumed.
+
+    Stage boundaries are pinned to the ones the run started with, so a larger ``--steps`` extends
+    the last stage instead of moving the run back to an earlier one.
+    """
+    cfg = load_run_config(out)
+    if cfg.field.name != student:
+        raise NeuralFieldsError(f"{out}: this run distils into '{cfg.field.name}', not '{student}'")
+    path = out / "distill.json"
+    try:
+        info = json.loads(path.read_text())
+        dcfg = from_dict(DistillConfig, info["settings"], str(path))
+        starts = info["stage_starts"]
+        dcfg.feature_steps = int(starts["density+colour"])
+        dcfg.field_steps = int(starts["pixels"]) - dcfg.feature_steps
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise NeuralFieldsError(f"{path}: cannot read the distillation settings to resume ({type(exc).__name__}: {exc})") from None
+    return cfg, dcfg
+
+
 def run(args: argparse.Namespace) -> int:
     require_run(args.teacher)
     teacher, state, checkpoint = load_teacher(args.teacher)
-    cfg = student_config(teacher.cfg, args.student, args.steps, args.output)
+    if args.resume and not args.output:
+        raise NeuralFieldsError("--resume needs --output RUN_FOLDER (the distillation to continue)")
+    if args.resume and (Path(args.output) / "config.json").exists():
+        cfg, dcfg = resumed_configs(Path(args.output), args.student)
+        if args.steps:
+            cfg.train.steps = args.steps
+    else:
+        cfg, dcfg = student_config(teacher.cfg, args.student, args.steps, args.output), DistillConfig()
     if args.time_budget:
         cfg.train.time_budget = args.time_budget
-    dcfg = DistillConfig()
-    dcfg.active.enabled = bool(args.active_learning)
+    dcfg.active.enabled = dcfg.active.enabled or bool(args.active_learning)
     apply_overrides(cfg, [s for s in args.set if not s.startswith("distill.")])
     apply_distill_overrides(dcfg, [s for s in args.set if s.startswith("distill.")]).validate()
     check_student(cfg, teacher.info)

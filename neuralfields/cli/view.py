@@ -21,17 +21,19 @@ def register(sub) -> None:
     p.add_argument("--host", default="127.0.0.1",
                    help="interface to listen on (default 127.0.0.1; 0.0.0.0 exposes the page to the network)")
     p.add_argument("--max-resolution", default="1024", help="largest image side in pixels the page may request")
+    p.add_argument("--threads", help="torch CPU threads (default: torch's choice; 1 is often faster on a busy machine)")
     p.set_defaults(handler=run)
 
 
 def run(args: argparse.Namespace) -> int:
     port = number_flag(args.port, "--port", int, 1, 65535, inclusive=True)
     max_resolution = number_flag(args.max_resolution, "--max-resolution", int, 16, inclusive=True)
+    threads = number_flag(args.threads, "--threads", int, 1, inclusive=True)
     try:
-        from viewer import launch
+        from viewer import ViewerConfig, launch
     except ImportError as exc:
         if exc.name not in VIEWER_MODULES:
             raise
         raise NeuralFieldsError(f"the viewer needs {exc.name}: pip install 'neuralfields[viewer]'") from None
-    launch(args.runs, host=args.host, port=port, max_resolution=max_resolution)
+    launch(args.runs, host=args.host, port=port, max_resolution=max_resolution, config=ViewerConfig(threads=threads))
     return 0

@@ -262,7 +262,9 @@ class DistillTrainer(Trainer):
             terms["color"] = color_loss(rgb, shared.rgb, mask)
         if weights.rgb > 0:
             terms["rgb"] = rgb_loss(pixels, shared.pixels)
-        total = sum((getattr(weights, k) * v for k, v in terms.items()), pixels.sum() * 0.0)
+        # Start from a constant: a zero-weighted graph term would hand unused modules zero gradients,
+        # which weight decay and Adam's moments turn into updates.
+        total = sum((getattr(weights, k) * v for k, v in terms.items()), torch.zeros(()))
         return total, {f"loss_{k}": float(v.detach()) for k, v in terms.items()}, pixels
 
     def train_step(self) -> dict[str, float]:

@@ -21,6 +21,9 @@ from ..model import SceneInfo, SceneModel, load_model
 from ..train.checkpoints import list_checkpoints, load_checkpoint
 
 
+DISTILL_WARMUP_STEPS = 10
+
+
 def _one_line(exc: Exception) -> str:
     text = str(exc).strip()
     return text.splitlines()[0] if text else type(exc).__name__
@@ -77,6 +80,9 @@ def student_config(teacher_cfg: RunConfig, student: str, steps: int | None = Non
     cfg.train.lr = getattr(field_config(student, {}), "lr", None) or TrainConfig().lr
     cfg.train.steps = steps or teacher_cfg.train.steps
     cfg.train.time_budget = None
+    # The student follows a fixed target from the first step (PVD uses no warm-up); a short ramp
+    # still protects Adam's first updates, while a training-length warm-up would cover stage 1.
+    cfg.train.warmup_steps = min(cfg.train.warmup_steps, DISTILL_WARMUP_STEPS)
     cfg.output = output or f"runs/{teacher_cfg.scene}-{teacher_cfg.field.name}-to-{student}"
     return cfg
 
