@@ -13,7 +13,7 @@ from pathlib import Path
 
 import torch
 
-from ..config import FieldConfig, RunConfig, TrainConfig, load_run_config
+from ..config import FieldConfig, RunConfig, load_run_config
 from ..data.scene import Scene
 from ..errors import NeuralFieldsError, file_error
 from ..fields import FIELDS, field_config
@@ -77,7 +77,7 @@ def student_config(teacher_cfg: RunConfig, student: str, steps: int | None = Non
         raise NeuralFieldsError(f"--student: unknown field '{student}'; available: {', '.join(sorted(FIELDS))}")
     cfg = copy.deepcopy(teacher_cfg)
     cfg.field = FieldConfig(student, {})
-    cfg.train.lr = getattr(field_config(student, {}), "lr", None) or TrainConfig().lr
+    cfg.train.lr = getattr(field_config(student, {}), "lr", None) or 1e-2  # the trainer's grid default
     cfg.train.steps = steps or teacher_cfg.train.steps
     cfg.train.time_budget = None
     # The student follows a fixed target from the first step (PVD uses no warm-up); a short ramp
