@@ -1,5 +1,4 @@
 import json
-import shutil
 import warnings
 from pathlib import Path
 

@@ -8,7 +8,6 @@ from pathlib import Path
 
 from conftest import tiny_config
 from neuralfields.cli import main
-from neuralfields.data import load_data
 from neuralfields.model import load_model
 from neuralfields.train.checkpoints import list_checkpoints, load_checkpoint
 
