@@ -124,7 +124,8 @@ def markdown(report: dict) -> str:
         f"    {report['command']}",
         "",
         f"Field `{report['field']}`, {report['budget_s']:.0f} s of training per scene on {report['machine']} "
-        f"({report['threads']} torch threads), val split at {report['resolution']}.",
+        f"({report['threads']} torch threads; 1-minute load average {report['load_average_start']:.1f} at the start, "
+        f"{report['load_average_end']:.1f} at the end), val split at {report['resolution']}.",
         "",
         "| scene | PSNR (dB) | SSIM | steps | train s | params |",
         "|---|---:|---:|---:|---:|---:|",
@@ -161,7 +162,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     report: dict = {"command": "python scripts/bench_dnerf.py " + " ".join(sys.argv[1:] if argv is None else argv),
                     "budget_s": args.budget, "machine": f"{platform.machine()} {os.cpu_count()} cores",
-                    "threads": torch.get_num_threads(), "scenes": {}}
+                    "threads": torch.get_num_threads(), "load_average_start": os.getloadavg()[0], "scenes": {}}
     for name in args.scenes:
         path = root / name
         if not path.is_dir():
@@ -171,6 +172,7 @@ def main(argv: list[str] | None = None) -> int:
         report["scenes"][name] = row = run_scene(path, args)
         print(f"{name}: PSNR {row['psnr']:.2f} dB, SSIM {row['ssim']:.3f}, {row['steps']} steps", flush=True)
     rows = list(report["scenes"].values())
+    report["load_average_end"] = os.getloadavg()[0]
     report["field"] = rows[0]["field"]
     report["resolution"] = rows[0]["resolution"]
     report["mean"] = {k: sum(r[k] for r in rows) / len(rows) for k in ("psnr", "ssim")}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from contextlib import contextmanager
 
 import pytest
 import torch
@@ -23,13 +24,21 @@ DEFORM = {"canonical": "triplane", "canonical_options": CANONICAL, "n_features":
           "hidden": 32, "time_resolution": 10}
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
+@contextmanager
+def single_thread():
     """One torch thread: on a loaded 2-core machine multi-threaded small ops stall (measured 3-5x slower)."""
     previous = torch.get_num_threads()
     torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    with single_thread():
+        yield
 
 
 def dynamic_config(data_dir, steps: int, field: str = "deform", options: dict | None = None):
@@ -43,9 +52,9 @@ def dynamic_config(data_dir, steps: int, field: str = "deform", options: dict | 
 
 
 def train(cfg, run_dir=None) -> Trainer:
-    torch.set_num_threads(1)
-    trainer = Trainer(cfg, load_data(cfg.data, "train"), load_data(cfg.data, "val"), run_dir, progress=False)
-    trainer.summary = trainer.fit()
+    with single_thread():
+        trainer = Trainer(cfg, load_data(cfg.data, "train"), load_data(cfg.data, "val"), run_dir, progress=False)
+        trainer.summary = trainer.fit()
     return trainer
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from contextlib import contextmanager
+
 import pytest
 import torch
 
@@ -19,19 +21,26 @@ from neuralfields.train.trainer import Trainer
 TINY = dict(n_features=8, resolutions=[32, 64], hidden=32)
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
+@contextmanager
+def single_thread():
     """One torch thread: on a loaded 2-core machine multi-threaded small ops stall (measured 3-5x slower)."""
     previous = torch.get_num_threads()
     torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    with single_thread():
+        yield
 
 
 @pytest.fixture(scope="module")
 def triplane_run(demo_dir, tmp_path_factory):
     """A tri-plane run folder trained briefly on the small demo scene, and its trainer."""
-    torch.set_num_threads(1)
     cfg = tiny_config(demo_dir, steps=120, field="triplane", options=dict(TINY))
     cfg.data.scene_box = [-1.0, -1.0, -1.0, 1.0, 1.0, 1.0]  # the demo geometry fits; finer planes per unit
     cfg.render.samples_per_diagonal = 128
@@ -40,8 +49,9 @@ def triplane_run(demo_dir, tmp_path_factory):
     cfg.train.checkpoint_every = 0
     run_dir = tmp_path_factory.mktemp("runs") / "triplane"
     cfg.output = str(run_dir)
-    trainer = Trainer(cfg, load_data(cfg.data, "train"), load_data(cfg.data, "val"), run_dir, progress=False)
-    summary = trainer.fit()
+    with single_thread():
+        trainer = Trainer(cfg, load_data(cfg.data, "train"), load_data(cfg.data, "val"), run_dir, progress=False)
+        summary = trainer.fit()
     return run_dir, trainer, summary
 
 
@@ -100,7 +110,7 @@ def test_plane_regularisers():
     enc = PlaneEncoding(4, 4, (8,), time_dims=(3,), time_resolution=5)
     assert len(enc.spatial_planes()) == 3 and len(enc.temporal_planes()) == 3
     assert all(p.shape[1] == 5 for p in enc.temporal_planes())  # time runs along rows
-    assert float(enc.regularization(time_l1=1.0, time_smoothness=1.0)) == 0.0  # time planes start at 1
+    assert enc.regularization(time_l1=1.0, time_smoothness=1.0).item() == 0.0  # time planes start at 1
 
 
 def test_bad_options_raise_one_line_errors():

@@ -108,6 +108,11 @@ class DeformField(Field):
         terms = [r for r in terms if r is not None]
         return sum(terms[1:], terms[0]) if terms else None
 
+    @property
+    def recommended_lr(self) -> float:
+        """The canonical field's rate (an MLP canonical such as ``nerf`` needs far less than 1e-2)."""
+        return self.canonical.recommended_lr
+
     def param_groups(self, lr: float, weight_decay: float) -> list[dict]:
         grids: list[nn.Parameter] = list(self.encoding.parameters())
         if self.modulation is not None:

@@ -35,15 +35,14 @@ class SpaceTimeOptions:
     time_modulation_norm: str = "none"  # none | layer (normalise pre-activations before modulating)
 
 
-def with_time(x: Tensor, t: Tensor | None) -> Tensor:
-    """``[N, D + 1]``: points in ``[-1, 1]^D`` with times in [0, 1] mapped to [-1, 1] (None -> time 0)."""
-    tt = x.new_zeros(x.shape[0], 1) if t is None else t.reshape(-1, 1).to(x.dtype)
-    return torch.cat([x, tt * 2.0 - 1.0], dim=-1)
-
-
 def time_or_zero(x: Tensor, t: Tensor | None) -> Tensor:
     """``t [N, 1]``, or zeros when a dynamic field is queried without time (shows time 0)."""
     return x.new_zeros(x.shape[0], 1) if t is None else t.reshape(-1, 1).to(x.dtype)
+
+
+def with_time(x: Tensor, t: Tensor | None) -> Tensor:
+    """``[N, D + 1]``: points in ``[-1, 1]^D`` with times in [0, 1] mapped to [-1, 1] (None -> time 0)."""
+    return torch.cat([x, time_or_zero(x, t) * 2.0 - 1.0], dim=-1)
 
 
 @dataclass

@@ -39,7 +39,7 @@ def exclusive_segment_cumsum(values: Tensor, ray_indices: Tensor) -> Tensor:
 
 def render_weights(t_starts: Tensor, t_ends: Tensor, sigmas: Tensor, ray_indices: Tensor) -> tuple[Tensor, Tensor, Tensor]:
     """Weights, transmittance and alphas ``[S]`` of packed samples."""
-    tau = sigmas * (t_ends - t_starts)
+    tau = (sigmas * (t_ends - t_starts)).clamp(max=1e4)  # one infinite density must not turn the cumsum into NaN
     transmittance = torch.exp(-exclusive_segment_cumsum(tau, ray_indices))
     alphas = 1.0 - torch.exp(-tau)
     return transmittance * alphas, transmittance, alphas
