@@ -15,13 +15,15 @@ def register(sub) -> None:
     p = sub.add_parser("view", help="browse runs in a web page: novel views, training cameras, videos, meshes",
                        description="Start the Gradio viewer and print its URL. It listens on 127.0.0.1 by default; "
                                    "from another machine use ssh -L PORT:127.0.0.1:PORT. Needs the viewer extra.")
-    p.add_argument("runs", nargs="?", default="runs", type=Path,
+    p.add_argument("runs", nargs="?", default="runs", type=Path, metavar="RUN|RUNS_DIR",
                    help="a run folder or a folder of runs (default: runs); only these runs are offered")
     p.add_argument("--port", default="7860", help="TCP port (default 7860)")
     p.add_argument("--host", default="127.0.0.1",
                    help="interface to listen on (default 127.0.0.1; 0.0.0.0 exposes the page to the network)")
-    p.add_argument("--max-resolution", default="1024", help="largest image side in pixels the page may request")
-    p.add_argument("--threads", help="torch CPU threads (default: torch's choice; 1 is often faster on a busy machine)")
+    p.add_argument("--max-resolution", default="1024", metavar="PIXELS",
+                   help="largest image side in pixels the page may request (default 1024)")
+    p.add_argument("--threads", metavar="N",
+                   help="torch CPU threads (default: torch's choice; 1 is often faster on a busy machine)")
     p.set_defaults(handler=run)
 
 
