@@ -69,7 +69,7 @@ class TrainConfig:
     checkpoint_every: int = 500
     keep_checkpoints: int = 3
     seed: int = 0
-    time_budget: float | None = None  # seconds; stop early when exceeded
+    time_budget: float | None = None  # seconds; stop when exceeded (the lr schedule then paces by time too)
     compile: bool = False  # torch.compile the field's hot path
 
 

@@ -61,30 +61,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return p.parse_args(argv)
 
 
-def fit_within_budget(trainer: Trainer, budget: float, warmup_steps: int = 5, calibration_steps: int = 25) -> None:
-    """Train for ``budget`` seconds with a step count (hence lr schedule) sized to fit it.
-
-    The first steps are timed apart: they include one-off costs (torch.compile, full-grid updates).
-    """
-    t = trainer.cfg.train
-    t.time_budget = budget
-    t.steps = 10**9  # placeholder until calibrated
-    start = time.perf_counter()
-    calibrate = None
-    for i in range(warmup_steps + calibration_steps):
-        if i == warmup_steps:
-            calibrate = time.perf_counter()
-        trainer.train_step()
-        if time.perf_counter() - start >= budget:
-            break
-    now = time.perf_counter()
-    trainer.train_seconds = now - start
-    done = trainer.step - warmup_steps
-    per_step = (now - calibrate) / done if calibrate is not None and done > 0 else now - start
-    t.steps = trainer.step + max(1, int((budget - trainer.train_seconds) / per_step))
-    trainer.fit()
-
-
 def run_scene(path: Path, args: argparse.Namespace) -> dict:
     cfg = load_preset(args.preset)
     cfg.data.path = str(path)
@@ -102,7 +78,9 @@ def run_scene(path: Path, args: argparse.Namespace) -> dict:
         raise NeuralFieldsError(f"{path}: frames have no 'time'; not a D-NeRF scene")
     # No val scene in the trainer: it would evaluate again at the end of fit().
     trainer = Trainer(cfg, train, None, run_dir=None, progress=False, log=lambda _: None)
-    fit_within_budget(trainer, args.budget)
+    trainer.cfg.train.steps = 10**9
+    trainer.cfg.train.time_budget = args.budget  # ends training and paces the lr schedule
+    trainer.fit()
     n_eval = len(val) if args.eval_images <= 0 else min(args.eval_images, len(val))
     start = time.perf_counter()
     result = trainer.evaluate(val, n_images=n_eval)

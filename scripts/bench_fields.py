@@ -176,7 +176,8 @@ def bench_scenes(args) -> list[dict]:
             cfg.field.name, cfg.field.options = field, {}
         if options is not None:
             cfg.field.options = copy.deepcopy(options)
-        cfg.train.steps = 10**9  # the time budget ends training
+        cfg.train.steps = 10**9
+        cfg.train.time_budget = args.scene_seconds  # ends training and paces the lr schedule
         cfg.train.eval_every = 0
         cfg.train.checkpoint_every = 0
         try:

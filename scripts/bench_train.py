@@ -35,6 +35,9 @@ def main() -> int:
     parser.add_argument("--eval-images", type=int, default=20, help="val images at each mark")
     parser.add_argument("--full-eval", action="store_true", help="evaluate all val images at the last mark")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
+    parser.add_argument("--fixed-steps", action="store_true",
+                        help="keep the preset's step budget (default: the last mark is the budget, which paces the lr schedule)")
+    parser.add_argument("--run-dir", help="also save the trained model there as a normal run folder")
     parser.add_argument("--out", default="docs/bench_train.json")
     args = parser.parse_args()
 
@@ -45,14 +48,16 @@ def main() -> int:
     cfg.train.eval_every = 0
     cfg.train.checkpoint_every = 0
     marks = sorted(args.marks)
-    # The schedule decays by step fractions: size the step budget to the time budget.
+    if not args.fixed_steps:
+        cfg.train.steps = 10**9
+        cfg.train.time_budget = marks[-1] * 60  # the lr schedule decays at fractions of the time budget
     apply_overrides(cfg, args.set)
     if not Path(cfg.data.path).is_dir():
         print(f"skipped: dataset not found at {cfg.data.path} (set NEURALFIELDS_DATA or --data)")
         return 0
     train = load_data(cfg.data, "train")
     val = load_data(cfg.data, "val")
-    trainer = Trainer(cfg, train, val, run_dir=None, progress=False)
+    trainer = Trainer(cfg, train, val, run_dir=args.run_dir, progress=False)
     print(f"{args.scene}: {len(train)} train / {len(val)} val at {train.width}x{train.height}, "
           f"field {cfg.field.name} ({trainer.model.field.num_parameters:,} parameters), "
           f"{torch.get_num_threads()} threads, budget {cfg.train.steps} steps / {marks[-1]} min", flush=True)
@@ -60,13 +65,15 @@ def main() -> int:
     subset = sorted({int(round(k)) for k in np.linspace(0, len(val) - 1, min(args.eval_images, len(val)))})
     rows, samples, wall_start = [], 0, time.perf_counter()
     pending = list(marks)
-    while pending and trainer.step < cfg.train.steps:
+    while pending and trainer.step < cfg.train.steps:  # the last mark ends a time-budgeted run
         start = time.perf_counter()
         stats = trainer.train_step()
         trainer.train_seconds += time.perf_counter() - start
         samples += stats["n_samples"]
         if trainer.train_seconds >= pending[0] * 60 or trainer.step >= cfg.train.steps:
-            mark = pending.pop(0)
+            done = trainer.step >= cfg.train.steps
+            mark = pending[-1] if done else pending[0]
+            pending = [] if done else pending[1:]
             result = evaluate_model(trainer.model, val, subset)
             row = {"minutes": mark, "train_seconds": round(trainer.train_seconds, 1), "steps": trainer.step,
                    "samples_per_second": round(samples / trainer.train_seconds), "val_psnr": round(result["psnr"], 3),
@@ -85,6 +92,10 @@ def main() -> int:
         full = evaluate_model(trainer.model, val)
         report["final_full_val"] = {"psnr": round(full["psnr"], 3), "ssim": round(full["ssim"], 4), "images": len(val)}
         print(f"  full val ({len(val)} images): PSNR {full['psnr']:.2f} dB  SSIM {full['ssim']:.4f}")
+    if args.run_dir:
+        cfg.train.steps, cfg.train.time_budget = trainer.step, None  # what the saved run did
+        (Path(args.run_dir) / "config.json").write_text(json.dumps(cfg.to_dict(), indent=2))
+        print(f"run saved: {trainer.save()}")
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(report, indent=2))
     print(f"written {args.out}")

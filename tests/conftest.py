@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import os
+import shutil
 from pathlib import Path
 
 import pytest
 
 from neuralfields.config import RunConfig
+from neuralfields.threads import torch_threads
 
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 
@@ -61,3 +63,20 @@ def tiny_run(demo_dir, tmp_path_factory) -> Path:
     cfg.output = str(run_dir)
     Trainer(cfg, load_data(cfg.data, "train"), load_data(cfg.data, "val"), run_dir, progress=False).fit()
     return run_dir
+
+
+@pytest.fixture(scope="module")
+def one_thread():
+    """Tiny networks and renders are chains of small ops: one thread is faster on shared cores.
+
+    Modules opt in with ``pytestmark = pytest.mark.usefixtures("one_thread")``.
+    """
+    with torch_threads(1):
+        yield
+
+
+def config_only_copy(run: Path, dest: Path) -> Path:
+    """A run folder holding ``run``'s config but no checkpoint (what a crashed first save leaves)."""
+    dest.mkdir(parents=True)
+    shutil.copy(run / "config.json", dest / "config.json")
+    return dest

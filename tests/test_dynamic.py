@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from contextlib import contextmanager
 
 import pytest
 import torch
@@ -15,6 +14,7 @@ from neuralfields.data.scene import composite_background
 from neuralfields.errors import NeuralFieldsError
 from neuralfields.fields import build_field
 from neuralfields.model import load_model
+from neuralfields.threads import torch_threads
 from neuralfields.train.metrics import psnr
 from neuralfields.train.trainer import Trainer
 
@@ -23,22 +23,7 @@ CANONICAL = {"n_features": 8, "resolutions": [32, 64], "hidden": 32}
 DEFORM = {"canonical": "triplane", "canonical_options": CANONICAL, "n_features": 8, "resolutions": [16, 32],
           "hidden": 32, "time_resolution": 10}
 
-
-@contextmanager
-def single_thread():
-    """One torch thread: on a loaded 2-core machine multi-threaded small ops stall (measured 3-5x slower)."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(previous)
-
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    with single_thread():
-        yield
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def dynamic_config(data_dir, steps: int, field: str = "deform", options: dict | None = None):
@@ -52,7 +37,7 @@ def dynamic_config(data_dir, steps: int, field: str = "deform", options: dict | 
 
 
 def train(cfg, run_dir=None) -> Trainer:
-    with single_thread():
+    with torch_threads(1):
         trainer = Trainer(cfg, load_data(cfg.data, "train"), load_data(cfg.data, "val"), run_dir, progress=False)
         trainer.summary = trainer.fit()
     return trainer
@@ -205,3 +190,30 @@ def test_kplanes_trains_on_moving_scene(moving_dir):
                          options={"n_features": 8, "resolutions": [32, 64], "hidden": 32, "time_resolution": 10})
     trainer = train(cfg)
     assert trainer.summary["val_psnr"] > 15.5, trainer.summary
+
+
+def test_cli_trains_a_bare_dynamic_folder_with_the_dnerf_field(moving_dir, tmp_path, capsys):
+    from neuralfields.cli import main
+
+    out = tmp_path / "run"
+    assert main(["train", "--data", str(moving_dir), "--steps", "3", "--output", str(out), "--no-progress"]) == 0
+    cfg = json.loads((out / "config.json").read_text())
+    assert cfg["field"]["name"] == "deform" and cfg["field"]["options"]["canonical"] == "triplane"  # the dnerf preset's
+    assert cfg["data"]["downscale"] == 1 and cfg["train"]["steps"] == 3  # the user's data and flags still rule
+    assert "field: deform" in capsys.readouterr().out
+    # An explicitly static field on dynamic data is refused in one line.
+    assert main(["train", "--data", str(moving_dir), "--field", "ngp", "--output", str(tmp_path / "x")]) == 2
+    assert "carry 'time'" in capsys.readouterr().err
+
+
+def test_cli_fields_lists_every_registered_field(capsys):
+    from neuralfields.cli import main
+    from neuralfields.fields import FIELDS
+
+    assert main(["fields"]) == 0
+    listed = {line.split()[0] for line in capsys.readouterr().out.splitlines()}
+    assert listed == set(FIELDS)
+    assert main(["fields", "deform"]) == 0
+    out = capsys.readouterr().out
+    assert "[dynamic]" in out and "canonical = 'ngp'" in out
+    assert main(["fields", "nope"]) == 2

@@ -8,15 +8,17 @@ geometry is scored by its Chamfer distance to the true surface. The platform's u
 from __future__ import annotations
 
 import math
-import shutil
 
 import numpy as np
 import pytest
 import torch
 
+from conftest import config_only_copy
 from neuralfields.cli import main
 from neuralfields.data.demo import DemoScene, demo_fov
 from neuralfields.errors import NeuralFieldsError
+
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 RES = 64  # training image size of the geometry run
 PIXEL = 2 * 3.5 * math.tan(demo_fov() / 2) / RES  # world size of one pixel at the scene centre: ~0.040
@@ -45,15 +47,6 @@ def mesh_chamfer(mesh, truth: np.ndarray) -> tuple[float, float]:
     import trimesh
 
     return chamfer(trimesh.sample.sample_surface(mesh, 30000, seed=0)[0], truth)
-
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Long chains of small ops: one thread is faster on small shared machines."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
 
 
 @pytest.fixture(scope="module")
@@ -201,6 +194,22 @@ def test_cli_mesh_formats_and_colours(geo_run, tmp_path, capsys):
         assert np.asarray(back.visual.vertex_colors).std() > 10
 
 
+def test_glb_is_y_up(tmp_path):
+    import trimesh
+
+    from neuralfields.export.mesh import save_mesh
+
+    # A box standing on the z = 0 ground of a z-up scene must stand on y = 0 in the y-up glTF.
+    box = trimesh.creation.box(extents=(0.2, 0.4, 1.0))
+    box.apply_translation((0.1, 0.3, 0.5))
+    box.visual.vertex_colors = np.tile([200, 40, 40, 255], (len(box.vertices), 1)).astype(np.uint8)
+    back = trimesh.load(save_mesh(box, tmp_path / "box.glb"), force="mesh")
+    assert np.allclose(back.bounds, [[0.0, 0.0, -0.5], [0.2, 1.0, -0.1]], atol=1e-6)
+    assert np.allclose(box.bounds, [[0.0, 0.1, 0.0], [0.2, 0.5, 1.0]])  # the caller's mesh is untouched
+    ply = trimesh.load(save_mesh(box, tmp_path / "box.ply"), force="mesh")
+    assert np.allclose(ply.bounds, box.bounds)  # PLY and OBJ keep the scene's own axes
+
+
 def test_cli_pointcloud(geo_run, tmp_path, truth):
     import trimesh
 
@@ -270,10 +279,7 @@ def test_floaters_removed_and_simplifiers():
 
 @pytest.fixture
 def untrained_run(geo_run, tmp_path):
-    run = tmp_path / "untrained"
-    run.mkdir()
-    shutil.copy(geo_run / "config.json", run / "config.json")
-    return run
+    return config_only_copy(geo_run, tmp_path / "untrained")
 
 
 @pytest.mark.parametrize("args, expected", [

@@ -15,17 +15,10 @@ from neuralfields.fields import FIELDS, build_field, resolved_options
 from neuralfields.fields.modulation import layer_norm
 from neuralfields.fit.image import FitConfig, fit_image
 
+pytestmark = pytest.mark.usefixtures("one_thread")
+
 ZOO = ["nerf", "siren", "wire", "wire-complex", "cam"]
 
-
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Small tensors train an order of magnitude faster on one thread when cores are shared
-    (OpenMP workers spin while they wait for a busy core)."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
 
 # Small networks that fit in a few seconds on a shared CPU; rates as the papers recommend.
 IMAGE_SETUPS = {

@@ -14,13 +14,7 @@ from neuralfields.errors import NeuralFieldsError
 from neuralfields.fit.image import FitConfig, fit_image, pixel_coords, side_by_side
 from neuralfields.fit.io import collapse_grey, linear_to_srgb, read_signal_image
 
-
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)  # tiny tensors: OpenMP workers only spin on shared cores
-    yield
-    torch.set_num_threads(previous)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def card(size: int = 24) -> np.ndarray:

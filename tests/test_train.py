@@ -105,3 +105,17 @@ def test_killing_training_never_leaves_an_unreadable_checkpoint(demo_dir, tmp_pa
     last = load_checkpoint(paths[-1])["step"]
     assert main(cli_args(demo_dir, out, last + 5, ["--resume"])) == 0
     assert load_checkpoint(list_checkpoints(out)[-1])["step"] == last + 5
+
+
+def test_lr_schedule_paces_by_time_when_a_time_budget_cuts_the_run_short():
+    from neuralfields.config import TrainConfig
+    from neuralfields.train.trainer import lr_factor
+
+    t = TrainConfig(steps=1000, warmup_steps=1, decay_milestones=[0.5, 0.9], decay_gamma=0.1)
+    assert lr_factor(100, t, seconds=50.0) == 1.0  # no time budget: only steps count
+    assert abs(lr_factor(500, t) - 0.1) < 1e-12
+    t.time_budget = 100.0
+    assert lr_factor(100, t, seconds=40.0) == 1.0
+    assert abs(lr_factor(100, t, seconds=60.0) - 0.1) < 1e-12  # half the time gone: first decay
+    assert abs(lr_factor(100, t, seconds=95.0) - 0.01) < 1e-12
+    assert abs(lr_factor(950, t, seconds=10.0) - 0.01) < 1e-12  # steps still count

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from contextlib import contextmanager
-
 import pytest
 import torch
 
@@ -14,28 +12,14 @@ from neuralfields.encodings.planes import PlaneEncoding, temporal_smoothness, to
 from neuralfields.errors import NeuralFieldsError
 from neuralfields.fields import build_field
 from neuralfields.model import load_model
+from neuralfields.threads import torch_threads
 from neuralfields.train.metrics import psnr
 from neuralfields.train.trainer import Trainer
 
 # Small planes: trains in ~15-30 s on a shared 2-core CPU.
 TINY = dict(n_features=8, resolutions=[32, 64], hidden=32)
 
-
-@contextmanager
-def single_thread():
-    """One torch thread: on a loaded 2-core machine multi-threaded small ops stall (measured 3-5x slower)."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(previous)
-
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    with single_thread():
-        yield
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")
@@ -49,7 +33,7 @@ def triplane_run(demo_dir, tmp_path_factory):
     cfg.train.checkpoint_every = 0
     run_dir = tmp_path_factory.mktemp("runs") / "triplane"
     cfg.output = str(run_dir)
-    with single_thread():
+    with torch_threads(1):
         trainer = Trainer(cfg, load_data(cfg.data, "train"), load_data(cfg.data, "val"), run_dir, progress=False)
         summary = trainer.fit()
     return run_dir, trainer, summary

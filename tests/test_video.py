@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
 import subprocess
 from pathlib import Path
 
@@ -14,19 +13,13 @@ import torch
 from PIL import Image
 
 from neuralfields.camera_paths import PathSettings, make_path, save_keyframes, vertical_fov
+from conftest import config_only_copy
 from neuralfields.cli import main
 from neuralfields.export.video import VisualStyle, render_path, render_video, write_video
 from neuralfields.model import load_model
 from neuralfields.train.metrics import psnr
 
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Rendering is a long chain of small ops: one thread is faster on small shared machines."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")
@@ -145,11 +138,8 @@ def _error_line(capsys) -> str:
 
 
 @pytest.fixture
-def untrained_run(tiny_run, tmp_path) -> Path:
-    run = tmp_path / "untrained"
-    run.mkdir()
-    shutil.copy(tiny_run / "config.json", run / "config.json")
-    return run
+def untrained_run(tiny_run, tmp_path):
+    return config_only_copy(tiny_run, tmp_path / "untrained")
 
 
 @pytest.mark.parametrize("args, expected", [

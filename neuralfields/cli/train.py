@@ -32,8 +32,12 @@ def register(sub) -> None:
     p.set_defaults(handler=run)
 
 
-def resolve_config(args: argparse.Namespace) -> tuple[RunConfig, bool]:
-    """The run config from preset, run folder (on resume) and flags; also whether to resume."""
+def resolve_config(args: argparse.Namespace, folder_preset: str | None = None) -> tuple[RunConfig, bool]:
+    """The run config from preset, run folder (on resume) and flags; also whether to resume.
+
+    ``folder_preset``: the preset whose field, render and train settings a bare ``--data`` folder
+    starts from (dynamic folders use ``dnerf``); None keeps the config defaults.
+    """
     output = Path(args.output) if args.output else None
     resume = bool(args.resume)
     if resume and output is not None and (output / "config.json").exists():
@@ -43,7 +47,9 @@ def resolve_config(args: argparse.Namespace) -> tuple[RunConfig, bool]:
     elif args.scene:
         cfg = load_preset(args.scene)
     elif args.data:
-        cfg = RunConfig(scene=Path(args.data).resolve().name)
+        cfg = load_preset(folder_preset) if folder_preset else RunConfig()
+        cfg.scene = Path(args.data).resolve().name
+        cfg.data.downscale = RunConfig().data.downscale  # the preset's size is for its own scene
     else:
         cfg = load_preset("demo")
     if args.data:
@@ -66,17 +72,18 @@ def resolve_config(args: argparse.Namespace) -> tuple[RunConfig, bool]:
 
 def run(args: argparse.Namespace) -> int:
     cfg, resume = resolve_config(args)
+    train_scene = load_data(cfg.data, "train")
+    val_scene = load_data(cfg.data, "val")
+    if train_scene.is_dynamic and not FIELDS[cfg.field.name].cls.time_dependent:
+        if args.field or args.scene or resume:
+            raise NeuralFieldsError(f"{cfg.data.path}: frames carry 'time' but field '{cfg.field.name}' is static; "
+                                    "use a dynamic field (--field deform or kplanes, or --scene dnerf)")
+        # A bare dynamic folder: the dnerf preset's deformation field and its CPU-sized settings.
+        cfg, resume = resolve_config(args, folder_preset="dnerf")
     run_dir = cfg.run_dir()
     if not resume and (run_dir / "checkpoints").exists() and any((run_dir / "checkpoints").iterdir()):
         raise NeuralFieldsError(f"{run_dir}: run folder already has checkpoints; pass --resume to continue it "
                                 "or --output for a new run")
-    train_scene = load_data(cfg.data, "train")
-    val_scene = load_data(cfg.data, "val")
-    if train_scene.is_dynamic and not FIELDS[cfg.field.name].cls.time_dependent:
-        if args.field or "deform" not in FIELDS:
-            raise NeuralFieldsError(f"{cfg.data.path}: frames carry 'time' but field '{cfg.field.name}' is static; "
-                                    "use a dynamic field (--field deform or kplanes)")
-        cfg.field.name, cfg.field.options = "deform", {}  # dynamic data: warp into a canonical space
     where = cfg.data.path or "built-in demo scene"
     print(f"scene: {where} ({len(train_scene)} train / {len(val_scene)} val images, "
           f"{train_scene.width}x{train_scene.height}); field: {cfg.field.name}; run folder: {run_dir}")

@@ -27,8 +27,8 @@ from __future__ import annotations
 import json
 import math
 import os
-from contextlib import contextmanager
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import torch
@@ -37,6 +37,7 @@ from torch import Tensor
 
 from neuralfields.cameras import Cameras, fov_to_focal, look_at
 from neuralfields.errors import NeuralFieldsError, file_error
+from neuralfields.threads import torch_threads
 
 # Bump when the geometry, shading or camera layout changes so cached demo folders are re-rendered.
 SCENE_VERSION = 2
@@ -52,22 +53,6 @@ _SPLITS = ("train", "val", "test")
 
 CAMERA_RADIUS = 3.5
 ELEVATION_RANGE_DEG = (15.0, 60.0)
-
-
-@contextmanager
-def _single_thread():
-    """Run torch ops on one thread for the duration.
-
-    Tracing is a long chain of small elementwise ops. On small (2-core, virtualised) machines each
-    multi-threaded op can stall for milliseconds waiting for the second worker (measured: ~8 ms
-    per op, 5-10x slower renders); one thread costs at most 2x on a quiet machine.
-    """
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(previous)
 
 
 def _rgb(*c: float) -> Tensor:
@@ -366,21 +351,32 @@ class DemoScene:
         ``supersample x supersample`` rays per pixel on a regular sub-grid. Alpha is the covered
         fraction; RGB is the mean colour of the covered sub-rays (not premultiplied), 0 where empty.
         """
-        s = int(supersample)
-        w, h = int(cameras.width[index]), int(cameras.height[index])
-        sub = (torch.arange(s, dtype=torch.float32) + 0.5) / s
-        v = torch.arange(h, dtype=torch.float32)[:, None, None, None] + sub[None, None, :, None]
-        u = torch.arange(w, dtype=torch.float32)[None, :, None, None] + sub[None, None, None, :]
-        v, u = torch.broadcast_tensors(v, u)  # [H, W, S, S]
-        idx = torch.full((h * w * s * s,), index, dtype=torch.long)
-        with _single_thread():
-            origins, dirs = cameras.rays(idx, u.reshape(-1), v.reshape(-1))
-            out = self.intersect(origins, dirs)
-        hit = out["hit"].reshape(h, w, s * s).float()
-        rgb = out["rgb"].float().reshape(h, w, s * s, 3)
-        covered = hit.sum(-1)
-        colour = (rgb * hit[..., None]).sum(2) / covered.clamp_min(1)[..., None]
-        return torch.cat([colour, (covered / (s * s))[..., None]], dim=-1)
+        return render_supersampled(self.intersect, cameras, index, supersample)
+
+
+def render_supersampled(intersect: Callable[[Tensor, Tensor], dict], cameras: Cameras, index: int,
+                        supersample: int = 2) -> Tensor:
+    """Anti-aliased RGBA image ``[H, W, 4]`` of an analytic scene seen by camera ``index``.
+
+    ``intersect(origins [R, 3], dirs [R, 3])`` returns ``hit [R]`` and ``rgb [R, 3]`` per ray;
+    ``supersample x supersample`` rays per pixel sit on a regular sub-grid. Alpha is the covered
+    fraction; RGB is the mean colour of the covered sub-rays (not premultiplied), 0 where empty.
+    """
+    s = int(supersample)
+    w, h = int(cameras.width[index]), int(cameras.height[index])
+    sub = (torch.arange(s, dtype=torch.float32) + 0.5) / s
+    v = torch.arange(h, dtype=torch.float32)[:, None, None, None] + sub[None, None, :, None]
+    u = torch.arange(w, dtype=torch.float32)[None, :, None, None] + sub[None, None, None, :]
+    v, u = torch.broadcast_tensors(v, u)  # [H, W, S, S]
+    idx = torch.full((h * w * s * s,), index, dtype=torch.long)
+    with torch_threads(1):
+        origins, dirs = cameras.rays(idx, u.reshape(-1), v.reshape(-1))
+        out = intersect(origins, dirs)
+    hit = out["hit"].reshape(h, w, s * s).float()
+    rgb = out["rgb"].float().reshape(h, w, s * s, 3)
+    covered = hit.sum(-1)
+    colour = (rgb * hit[..., None]).sum(2) / covered.clamp_min(1)[..., None]
+    return torch.cat([colour, (covered / (s * s))[..., None]], dim=-1)
 
 
 # ---------------------------------------------------------------------- cameras
@@ -511,7 +507,7 @@ def write_demo_scene(
 
     scene = DemoScene()
     fov = demo_fov(scene)
-    with _single_thread():
+    with torch_threads(1):
         for split in _SPLITS:
             split_dir = out_dir / split
             split_dir.mkdir(exist_ok=True)

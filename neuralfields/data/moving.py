@@ -32,6 +32,8 @@ from torch import Tensor
 
 from ..cameras import Cameras, fov_to_focal, look_at
 from ..errors import NeuralFieldsError, file_error
+from ..threads import torch_threads
+from .demo import render_supersampled
 
 SCENE_VERSION = 1
 MOTIONS = {
@@ -125,20 +127,7 @@ class MovingScene:
 
     def render(self, cameras: Cameras, index: int, time: float, supersample: int = 2) -> Tensor:
         """Anti-aliased RGBA image ``[H, W, 4]`` in [0, 1] (RGB not premultiplied; alpha = coverage)."""
-        s = int(supersample)
-        w, h = int(cameras.width[index]), int(cameras.height[index])
-        sub = (torch.arange(s, dtype=torch.float32) + 0.5) / s
-        v = torch.arange(h, dtype=torch.float32)[:, None, None, None] + sub[None, None, :, None]
-        u = torch.arange(w, dtype=torch.float32)[None, :, None, None] + sub[None, None, None, :]
-        v, u = torch.broadcast_tensors(v, u)  # [H, W, S, S]
-        idx = torch.full((h * w * s * s,), index, dtype=torch.long)
-        origins, dirs = cameras.rays(idx, u.reshape(-1), v.reshape(-1))
-        out = self.intersect(origins, dirs, time)
-        hit = out["hit"].reshape(h, w, s * s).float()
-        rgb = out["rgb"].float().reshape(h, w, s * s, 3)
-        covered = hit.sum(-1)
-        colour = (rgb * hit[..., None]).sum(2) / covered.clamp_min(1)[..., None]
-        return torch.cat([colour, (covered / (s * s))[..., None]], dim=-1)
+        return render_supersampled(lambda o, d: self.intersect(o, d, time), cameras, index, supersample)
 
 
 def moving_fov() -> float:
@@ -195,12 +184,8 @@ def write_moving_scene(out_dir: str | Path, resolution: int = 48, n_train: int =
 
     out_dir.mkdir(parents=True, exist_ok=True)
     marker.unlink(missing_ok=True)
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # many small ops: a second thread mostly waits (see data.demo)
-    try:
+    with torch_threads(1):  # many small ops: a second thread mostly waits
         _write_splits(out_dir, scene, params)
-    finally:
-        torch.set_num_threads(threads)
     marker.write_text(json.dumps({"generator": "neuralfields.data.moving", "params": params}) + "\n")
     return out_dir
 

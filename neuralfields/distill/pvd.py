@@ -199,6 +199,10 @@ class DistillTrainer(Trainer):
         if self.ray_pool is not None and extra.get("ray_pool") is not None:
             self.ray_pool.load_state_dict(extra["ray_pool"])
 
+    def rebuild_schedule(self) -> None:
+        """Recompute the stage boundaries after ``train.steps`` changed (benchmarks budget steps by time)."""
+        self.schedule = StageSchedule(self.dcfg, self.cfg.train.steps)
+
     def update_grid(self) -> None:
         """No occupancy updates: the teacher's grid decides where both fields are sampled."""
 
@@ -272,7 +276,7 @@ class DistillTrainer(Trainer):
         self.model.field.train()
         self.projection.train()
         for group, base in zip(self.optimizer.param_groups, self.base_lrs):
-            group["lr"] = base * lr_factor(self.step, t)
+            group["lr"] = base * lr_factor(self.step, t, self.train_seconds)
         stage = self.schedule.stage(self.step)
         batch = self.draw_batch(self.n_rays)
         shared = teacher_pass(self.teacher, batch["origins"], batch["dirs"], batch["times"], batch["background"])

@@ -36,6 +36,7 @@ from .tsdf import TSDFConfig, tsdf_surface
 from .views import default_time, render_views, training_views
 
 MESH_FORMATS = ("ply", "obj", "glb")
+Z_UP_TO_Y_UP = np.array([[1.0, 0, 0, 0], [0, 0, 1, 0], [0, -1, 0, 0], [0, 0, 0, 1]])
 
 
 @dataclass
@@ -370,6 +371,12 @@ def save_mesh(mesh, out: str | Path, fmt: str | None = None) -> Path:
     out.parent.mkdir(parents=True, exist_ok=True)
     if fmt == "obj":
         mesh.export(out, file_type="obj", include_color=True)
+    elif fmt == "glb":
+        # glTF is y-up by specification; scenes here are z-up (Blender/NeRF), so viewers would
+        # show them lying on their side: rotate (x, y, z) -> (x, z, -y).
+        upright = mesh.copy()
+        upright.apply_transform(Z_UP_TO_Y_UP)
+        upright.export(out, file_type="glb")
     else:
         mesh.export(out, file_type=fmt)
     return out

@@ -89,23 +89,44 @@ class ReLUOptions:
     pass
 
 
-@register_backbone("relu", ReLUOptions)
-class ReLUBackbone(Backbone):
-    """The classic coordinate MLP: ``relu(W x + b)`` layers (PyTorch's default initialisation)."""
+class LayeredBackbone(Backbone):
+    """``u = scale_i * (W_i x + b_i)``, optional ``modulate(i, u)``, then ``activation(u)``, per layer.
 
-    def __init__(self, in_dim: int, hidden: int, layers: int, skips: list[int], options: ReLUOptions):
+    Subclasses give the activation and, where their paper prescribes them, per-layer scales and
+    initialisations (set ``self.scales`` and re-initialise ``self.linears`` in ``__init__``).
+    """
+
+    def __init__(self, in_dim: int, hidden: int, layers: int, skips: list[int], scale: float = 1.0):
         super().__init__()
         self.skips = set(skips)
         self.linears = nn.ModuleList(nn.Linear(d, hidden) for d in layer_inputs(in_dim, hidden, layers, skips))
+        self.scales = [scale] * layers
         self.out_dim, self.n_sites = hidden, layers
 
-    def forward(self, h: Tensor, modulate: Modulate | None = None) -> Tensor:
+    def activation(self, u: Tensor) -> Tensor:
+        raise NotImplementedError
+
+    def forward(self, h: Tensor, modulate: Modulate | None = None, record: list | None = None) -> Tensor:
+        """``h [N, in_dim]`` -> ``[N, hidden]``; ``record`` collects every layer's ``u``."""
         x = h
-        for i, linear in enumerate(self.linears):
+        for i, (linear, scale) in enumerate(zip(self.linears, self.scales)):
             if i in self.skips and i > 0:
                 x = torch.cat([x, h], dim=-1)
-            u = linear(x)
+            u = linear(x) if scale == 1.0 else scale * linear(x)
             if modulate is not None:
                 u = modulate(i, u)
-            x = torch.relu(u)
+            if record is not None:
+                record.append(u)
+            x = self.activation(u)
         return x
+
+
+@register_backbone("relu", ReLUOptions)
+class ReLUBackbone(LayeredBackbone):
+    """The classic coordinate MLP: ``relu(W x + b)`` layers (PyTorch's default initialisation)."""
+
+    def __init__(self, in_dim: int, hidden: int, layers: int, skips: list[int], options: ReLUOptions):
+        super().__init__(in_dim, hidden, layers, skips)
+
+    def activation(self, u: Tensor) -> Tensor:
+        return torch.relu(u)

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
-from .backbones import Backbone, Modulate, layer_inputs, register_backbone
+from .backbones import LayeredBackbone, Modulate, register_backbone
 from .base import register_field
 from .mlp_field import MLPField, MLPFieldConfig
 
@@ -41,39 +41,24 @@ def siren_uniform_(linear: nn.Linear, bound: float) -> nn.Linear:
 
 
 @register_backbone("siren", SirenOptions)
-class SirenBackbone(Backbone):
+class SirenBackbone(LayeredBackbone):
     """Stack of sine layers ``sin(omega * (W x + b))``."""
 
     def __init__(self, in_dim: int, hidden: int, layers: int, skips: list[int], options: SirenOptions):
-        super().__init__()
-        self.skips = set(skips)
-        self.linears = nn.ModuleList()
-        self.omegas: list[float] = []
-        for i, fan_in in enumerate(layer_inputs(in_dim, hidden, layers, skips)):
-            omega = options.first_omega if i == 0 else options.hidden_omega
-            bound = 1.0 / fan_in if i == 0 else math.sqrt(6.0 / fan_in) / omega
-            self.linears.append(siren_uniform_(nn.Linear(fan_in, hidden), bound))
-            self.omegas.append(omega)
-        self.out_dim, self.n_sites = hidden, layers
+        super().__init__(in_dim, hidden, layers, skips)
+        self.scales = [options.first_omega] + [options.hidden_omega] * (layers - 1)
+        for i, (linear, omega) in enumerate(zip(self.linears, self.scales)):
+            fan_in = linear.in_features
+            siren_uniform_(linear, 1.0 / fan_in if i == 0 else math.sqrt(6.0 / fan_in) / omega)
+
+    def activation(self, u: Tensor) -> Tensor:
+        return torch.sin(u)
 
     def preactivations(self, h: Tensor, modulate: Modulate | None = None) -> list[Tensor]:
         """Every layer's ``u [N, hidden]`` (for the initialisation statistics test)."""
         out = []
         self.forward(h, modulate, out)
         return out
-
-    def forward(self, h: Tensor, modulate: Modulate | None = None, record: list | None = None) -> Tensor:
-        x = h
-        for i, (linear, omega) in enumerate(zip(self.linears, self.omegas)):
-            if i in self.skips and i > 0:
-                x = torch.cat([x, h], dim=-1)
-            u = omega * linear(x)
-            if modulate is not None:
-                u = modulate(i, u)
-            if record is not None:
-                record.append(u)
-            x = torch.sin(u)
-        return x
 
 
 @dataclass

@@ -35,7 +35,7 @@ import torch
 from torch import Tensor, nn
 
 from ..errors import NeuralFieldsError
-from .backbones import Backbone, Modulate, layer_inputs, register_backbone
+from .backbones import Backbone, LayeredBackbone, Modulate, layer_inputs, register_backbone
 from .base import register_field
 from .mlp_field import MLPField, MLPFieldConfig
 
@@ -47,26 +47,15 @@ class GaborOptions:
 
 
 @register_backbone("wire", GaborOptions)
-class RealGaborBackbone(Backbone):
+class RealGaborBackbone(LayeredBackbone):
     """Layers ``cos(u) exp(-(sigma0/omega0 u)^2)`` with ``u = omega0 (W x + b)``."""
 
     def __init__(self, in_dim: int, hidden: int, layers: int, skips: list[int], options: GaborOptions):
-        super().__init__()
-        self.skips, self.omega = set(skips), options.omega
+        super().__init__(in_dim, hidden, layers, skips, scale=options.omega)
         self.ratio = options.sigma / options.omega
-        self.linears = nn.ModuleList(nn.Linear(d, hidden) for d in layer_inputs(in_dim, hidden, layers, skips))
-        self.out_dim, self.n_sites = hidden, layers
 
-    def forward(self, h: Tensor, modulate: Modulate | None = None) -> Tensor:
-        x = h
-        for i, linear in enumerate(self.linears):
-            if i in self.skips and i > 0:
-                x = torch.cat([x, h], dim=-1)
-            u = self.omega * linear(x)
-            if modulate is not None:
-                u = modulate(i, u)
-            x = torch.cos(u) * torch.exp(-(self.ratio * u).square())
-        return x
+    def activation(self, u: Tensor) -> Tensor:
+        return torch.cos(u) * torch.exp(-(self.ratio * u).square())
 
 
 class ComplexLinear(nn.Module):

@@ -30,11 +30,14 @@ def exclusive_segment_cumsum(values: Tensor, ray_indices: Tensor) -> Tensor:
     v64 = values.double()
     inclusive = torch.cumsum(v64, 0)
     exclusive = inclusive - v64
-    starts = segment_starts(ray_indices)
     # The running total at the segment start, propagated to every sample of the segment.
-    start_pos = torch.where(starts, torch.arange(len(values), device=values.device), torch.zeros_like(ray_indices))
-    start_pos = torch.cummax(start_pos, 0).values
-    return (exclusive - exclusive[start_pos]).to(values.dtype)
+    return (exclusive - exclusive[segment_first(ray_indices)]).to(values.dtype)
+
+
+def segment_first(ray_indices: Tensor) -> Tensor:
+    """``[S]`` index of the first sample of each sample's ray (samples sorted by ray)."""
+    positions = torch.arange(len(ray_indices), device=ray_indices.device)
+    return torch.cummax(torch.where(segment_starts(ray_indices), positions, torch.zeros_like(positions)), 0).values
 
 
 def render_weights(t_starts: Tensor, t_ends: Tensor, sigmas: Tensor, ray_indices: Tensor) -> tuple[Tensor, Tensor, Tensor]:

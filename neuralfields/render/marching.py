@@ -9,13 +9,14 @@ random fraction of a step so that the field sees continuous positions.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Callable
 
 import torch
 from torch import Tensor
 
-from .compositing import render_weights
+from .compositing import render_weights, segment_first
 from .occupancy import OccupancyGrid
 
 
@@ -85,9 +86,15 @@ def march(grid: OccupancyGrid, origins: Tensor, dirs: Tensor, near: float, step_
     for start in range(0, n_rays, chunk):
         sl = slice(start, min(start + chunk, n_rays))
         o, d, lo, hi = origins[sl], dirs[sl], t_in[sl], t_out[sl]
+        inside = hi > lo
+        if not inside.any():
+            continue
+        # Only the steps that this chunk's rays can use: neighbouring pixels span a narrow range.
+        k0 = max(int(torch.searchsorted(edges, lo[inside].min(), right=True)) - 1, 0)
+        k1 = min(int(torch.searchsorted(edges, hi[inside].max())), len(widths))
         shift = torch.rand(o.shape[0], 1, device=o.device) if jitter else torch.zeros(o.shape[0], 1, device=o.device)
-        t0 = edges[None, :-1] + shift * widths[None]  # [r, K]
-        t1 = t0 + widths[None]
+        t0 = edges[None, k0:k1] + shift * widths[None, k0:k1]  # [r, K']
+        t1 = t0 + widths[None, k0:k1]
         mid = (t0 + t1) * 0.5
         candidate = (mid > lo[:, None]) & (mid < hi[:, None])
         rows, cols = candidate.nonzero(as_tuple=True)
@@ -97,19 +104,53 @@ def march(grid: OccupancyGrid, origins: Tensor, dirs: Tensor, near: float, step_
         parts_ray.append(rows + start)
         parts_t0.append(t0[rows, cols])
         parts_t1.append(t1[rows, cols])
+    if not parts_ray:
+        return PackedSamples(empty, empty.float(), empty.float(), n_rays)
     return PackedSamples(torch.cat(parts_ray), torch.cat(parts_t0), torch.cat(parts_t1), n_rays)
 
 
 @torch.no_grad()
 def prune_samples(samples: PackedSamples, sigma_fn: Callable[[PackedSamples], Tensor], early_stop_eps: float = 1e-4,
-                  alpha_threshold: float = 0.0) -> PackedSamples:
+                  alpha_threshold: float = 0.0, first_phase: int = 16) -> PackedSamples:
     """Drop samples hidden behind opaque matter or nearly transparent, using a no-grad density pass.
 
     This is how the trainer spends its backward pass only on samples that shape the image.
+    Densities are queried front to back in phases (the first ``first_phase`` samples of every
+    ray, then twice as many, ...), and a ray whose transmittance has fallen below
+    ``early_stop_eps`` is not queried further: behind a surface most of a ray's occupied samples
+    would otherwise be evaluated for nothing. The kept set is the same as one pass over all.
     """
     if len(samples) == 0 or (early_stop_eps <= 0 and alpha_threshold <= 0):
         return samples
-    sigmas = sigma_fn(samples)
-    _, transmittance, alphas = render_weights(samples.t_starts, samples.t_ends, sigmas, samples.ray_indices)
-    keep = (transmittance > early_stop_eps) & (alphas >= alpha_threshold)
+    ray = samples.ray_indices
+    if early_stop_eps <= 0:
+        sigmas = sigma_fn(samples)
+        evaluated = torch.ones_like(ray, dtype=torch.bool)
+    else:
+        rank = sample_ranks(ray)
+        sigmas = torch.zeros(len(samples), device=ray.device)
+        evaluated = torch.zeros(len(samples), dtype=torch.bool, device=ray.device)
+        tau = torch.zeros(samples.n_rays, dtype=torch.float64, device=ray.device)
+        tau_stop = -math.log(early_stop_eps)
+        lo, width, last = 0, first_phase, int(rank.max())
+        while lo <= last:
+            chosen = (rank >= lo) & (rank < lo + width)
+            if lo > 0:
+                chosen &= (tau < tau_stop)[ray]
+            idx = chosen.nonzero().squeeze(1)
+            if idx.numel() == 0:
+                break  # every ray still holding samples has stopped
+            part = samples.select(idx)
+            sigma = sigma_fn(part)
+            sigmas[idx] = sigma
+            evaluated[idx] = True
+            tau.index_add_(0, part.ray_indices, (sigma * (part.t_ends - part.t_starts)).double())
+            lo, width = lo + width, width * 2
+    _, transmittance, alphas = render_weights(samples.t_starts, samples.t_ends, sigmas, ray)
+    keep = evaluated & (transmittance > early_stop_eps) & (alphas >= alpha_threshold)
     return samples.select(keep)
+
+
+def sample_ranks(ray_indices: Tensor) -> Tensor:
+    """``[S]`` position of each sample within its ray (0 for the first), samples sorted by ray."""
+    return torch.arange(len(ray_indices), device=ray_indices.device) - segment_first(ray_indices)

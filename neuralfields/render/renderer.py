@@ -33,7 +33,7 @@ class Renderer:
         aabb = grid.aabb
         self.centre, self.half = (aabb[0] + aabb[1]) / 2, (aabb[1] - aabb[0]) / 2
         inner = grid.inner_aabb
-        diagonal = float((inner[1] - inner[0]).norm())
+        self.diagonal = diagonal = float((inner[1] - inner[0]).norm())
         self.step_size = self.cfg.render_step_size or diagonal / self.cfg.samples_per_diagonal
         # The grid thresholds density x a fixed reference step (Instant-NGP's diagonal / 1024),
         # so what counts as empty does not change when a preset renders with coarser steps.

@@ -29,10 +29,17 @@ from .losses import rgb_loss
 from .metrics import mse_to_psnr, psnr, ssim
 
 
-def lr_factor(step: int, cfg) -> float:
-    """Linear warm-up, then a step decay at fractions of the total step budget."""
+def lr_factor(step: int, cfg, seconds: float = 0.0) -> float:
+    """Linear warm-up, then a step decay at fractions of the run.
+
+    The run's progress is the larger of ``step / steps`` and, with a time budget, ``seconds /
+    time_budget``: a run cut short by its time budget still anneals before it stops.
+    """
     warm = min(1.0, (step + 1) / max(cfg.warmup_steps, 1))
-    decays = sum(step >= m * cfg.steps for m in cfg.decay_milestones)
+    progress = step / max(cfg.steps, 1)
+    if cfg.time_budget:
+        progress = max(progress, seconds / cfg.time_budget)
+    decays = sum(progress >= m for m in cfg.decay_milestones)
     return warm * cfg.decay_gamma**decays
 
 
@@ -99,7 +106,11 @@ class Trainer:
         self.optimizer = torch.optim.Adam(self.model.field.param_groups(cfg.train.lr, cfg.train.weight_decay), eps=1e-15)
         self.base_lrs = [g["lr"] for g in self.optimizer.param_groups]
         self.step = 0
-        self.n_rays = cfg.train.init_rays
+        # Until the occupancy grid has culled anything every ray marches the whole box (about half
+        # a diagonal of samples): start with a ray count that keeps the first batches near target.
+        renderer = self.model.renderer
+        full_box = max(1, int(0.5 * renderer.diagonal / renderer.step_size))
+        self.n_rays = min(cfg.train.init_rays, max(256, cfg.train.target_samples // full_box))
         self.train_seconds = 0.0
         self.last_eval: dict | None = None
         if resume and self.run_dir is not None:
@@ -175,7 +186,7 @@ class Trainer:
         t = self.cfg.train
         self.model.field.train()
         for group, base in zip(self.optimizer.param_groups, self.base_lrs):
-            group["lr"] = base * lr_factor(self.step, t)
+            group["lr"] = base * lr_factor(self.step, t, self.train_seconds)
         self.update_grid()
         batch = self.sample_batch(self.n_rays)
         out = self.model.renderer.render_rays(self.model.field, batch["origins"], batch["dirs"], batch["times"],
