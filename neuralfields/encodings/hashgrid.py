@@ -55,7 +55,6 @@ class HashGrid(nn.Module):
         self.register_buffer("multipliers", torch.where(torch.tensor(dense)[:, None], strides, primes), persistent=False)
         corners = torch.tensor(list(itertools.product((0, 1), repeat=in_dim)), dtype=torch.int64).flip(-1)
         self.register_buffer("corners", corners, persistent=False)  # [2^D, D]
-        self._indices = maybe_compile(self.corner_indices)
         self.embeddings = nn.Parameter(torch.empty(offsets[-1], n_features).uniform_(-init_scale, init_scale))
 
     def extra_repr(self) -> str:
@@ -63,33 +62,13 @@ class HashGrid(nn.Module):
         return f"in_dim={self.in_dim}, levels={self.n_levels}, features={self.n_features}, res={r[0]}..{r[-1]}, entries={self.embeddings.shape[0]}"
 
     def corner_indices(self, x: Tensor) -> tuple[Tensor, Tensor]:
-        """Table rows and interpolation weights, both ``[N, L, 2^D]``, for points ``x [N, D]``.
-
-        Written without data-dependent branches so ``torch.compile`` fuses it into one loop:
-        eagerly, each of these elementwise ops streams the whole ``[N, L, 2^D]`` tensor.
-        """
-        pos = x.clamp(0.0, 1.0)[:, None, :] * self.resolution[None, :, None]  # [N, L, D]
-        base = pos.floor()
-        frac = pos - base
-        base = base.long()
-        dense_key = hash_key = weights = None
-        for d in range(self.in_dim):
-            bit = self.corners[:, d]  # [2^D]
-            k = (base[..., d : d + 1] + bit) * self.multipliers[None, :, d : d + 1]  # [N, L, 2^D]
-            f = frac[..., d : d + 1]
-            w = torch.where(bit.bool(), f, 1.0 - f)
-            if d == 0:
-                dense_key, hash_key, weights = k, k, w
-            else:
-                dense_key, hash_key, weights = dense_key + k, hash_key ^ k, weights * w
-        size = self.level_size[None, :, None]
-        # A dense corner past the far edge has weight 0; clamping just keeps its row in range.
-        idx = torch.where(self.dense[None, :, None], torch.minimum(dense_key, size - 1), hash_key & (size - 1))
-        return idx + self.level_offset[None, :, None], weights
+        """Table rows and interpolation weights, both ``[N, L, 2^D]``, for points ``x [N, D]``."""
+        return _corner_indices(x, self.resolution, self.multipliers, self.corners, self.level_size, self.dense,
+                               self.level_offset)
 
     def forward(self, x: Tensor) -> Tensor:
         n = x.shape[0]
-        idx, w = self._indices(x)
+        idx, w = self.corner_indices(x)
         k = idx.shape[-1]
         out = WeightedGather.apply(self.embeddings, idx.reshape(-1, k), w.reshape(-1, k))
         return out.reshape(n, self.out_dim)
@@ -103,6 +82,11 @@ def maybe_compile(fn):
     """
     if os.environ.get("NEURALFIELDS_COMPILE", "1") == "0":
         return fn
+    # Each input dimension, grad mode and input requires_grad is a separate graph: raise the
+    # recompile limit (default 8) so long sessions never fall back to eager for that reason.
+    for name in ("recompile_limit", "cache_size_limit"):
+        if hasattr(torch._dynamo.config, name):
+            setattr(torch._dynamo.config, name, max(getattr(torch._dynamo.config, name), 64))
     compiled = torch.compile(fn, dynamic=True, fullgraph=True)
     state = {"ok": True}
 
@@ -117,6 +101,38 @@ def maybe_compile(fn):
         return fn(*args)
 
     return wrapper
+
+
+def corner_indices(x: Tensor, resolution: Tensor, multipliers: Tensor, corners: Tensor, level_size: Tensor,
+                   dense: Tensor, level_offset: Tensor) -> tuple[Tensor, Tensor]:
+    """Table rows and D-linear weights ``[N, L, 2^D]`` of points ``x [N, D]`` (see :class:`HashGrid`'s buffers).
+
+    A free function of tensors, so one compiled graph serves every grid of the same dimension
+    (a bound method would be recompiled per instance until torch.compile's cache limit).
+    Written without data-dependent branches so ``torch.compile`` fuses it into one loop:
+    eagerly, each of these elementwise ops streams the whole ``[N, L, 2^D]`` tensor.
+    """
+    pos = x.clamp(0.0, 1.0)[:, None, :] * resolution[None, :, None]  # [N, L, D]
+    base = pos.floor()
+    frac = pos - base
+    base = base.long()
+    dense_key = hash_key = weights = None
+    for d in range(x.shape[1]):
+        bit = corners[:, d]  # [2^D]
+        k = (base[..., d : d + 1] + bit) * multipliers[None, :, d : d + 1]  # [N, L, 2^D]
+        f = frac[..., d : d + 1]
+        w = torch.where(bit.bool(), f, 1.0 - f)
+        if d == 0:
+            dense_key, hash_key, weights = k, k, w
+        else:
+            dense_key, hash_key, weights = dense_key + k, hash_key ^ k, weights * w
+    size = level_size[None, :, None]
+    # A dense corner past the far edge has weight 0; clamping just keeps its row in range.
+    idx = torch.where(dense[None, :, None], torch.minimum(dense_key, size - 1), hash_key & (size - 1))
+    return idx + level_offset[None, :, None], weights
+
+
+_corner_indices = maybe_compile(corner_indices)
 
 
 class WeightedGather(torch.autograd.Function):
