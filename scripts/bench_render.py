@@ -51,6 +51,10 @@ def train_lego(steps: int, seconds: float, out: Path) -> Path | None:
 
 
 def bench_video(model, frames: int, size: int) -> dict:
+    # One small frame first: torch.compile's one-off compilation is not a per-frame cost.
+    for _ in render_path(model, make_path("orbit", model.info, PathSettings(fps=1, seconds=1, width=32, height=32)),
+                         ("rgb",), progress=False):
+        pass
     path = make_path("orbit", model.info, PathSettings(fps=frames, seconds=1, width=size, height=size))
     start = time.perf_counter()
     for _ in render_path(model, path, ("rgb",), progress=True):
