@@ -275,7 +275,7 @@ def main(argv: list[str] | None = None) -> int:
             p.error(f"--scene-fields: unknown entry '{label}'")
     report = {"machine": " ".join(filter(None, [platform.machine(), platform.processor(), f"{os.cpu_count()} cores"])),
               "threads": torch.get_num_threads(), "torch": torch.__version__,
-              "args": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
+              "args": {k: (v.name if isinstance(v, Path) else v) for k, v in vars(args).items()},  # no machine paths
               "cam_paper": CAM_PAPER, "images": [], "scenes": []}
     if args.part in ("images", "all"):
         report["images"] = bench_images(args)

@@ -69,7 +69,7 @@ def time_renders(run: Path, side: int, repeats: int, threads: int | None) -> dic
             first.append(time.perf_counter() - start)
             job.result()
             final.append(time.perf_counter() - start)
-        return {"run": str(run), "resolution": [side, side], "first_image_s": percentiles(first),
+        return {"run": run.name, "resolution": [side, side], "first_image_s": percentiles(first),
                 "final_image_s": percentiles(final)}
     finally:
         demo.close()
