@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import os
 import shutil
+import socket
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
+import torch
 
 from neuralfields.config import RunConfig
 from neuralfields.threads import torch_threads
@@ -80,3 +83,22 @@ def config_only_copy(run: Path, dest: Path) -> Path:
     dest.mkdir(parents=True)
     shutil.copy(run / "config.json", dest / "config.json")
     return dest
+
+
+@contextmanager
+def viewer_server(runs: Path, config):
+    """The viewer serving ``runs`` on a free localhost port: yields its URL.
+
+    The viewer sets torch's thread count (``config.threads``); the previous count is restored.
+    """
+    from viewer import launch
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    with torch_threads(torch.get_num_threads()):
+        demo, url = launch(runs, port=port, block=False, config=config)
+        try:
+            yield url
+        finally:
+            demo.close()

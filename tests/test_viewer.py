@@ -8,17 +8,16 @@ import os
 os.environ["GRADIO_ANALYTICS_ENABLED"] = "False"
 os.environ["HF_HUB_OFFLINE"] = "1"
 
-import socket  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
-import torch  # noqa: E402
 from PIL import Image  # noqa: E402
 
 pytest.importorskip("gradio", reason="viewer extra not installed: pip install 'neuralfields[viewer]'")
 gradio_client = pytest.importorskip("gradio_client", reason="gradio_client not installed")
 
+from conftest import viewer_server  # noqa: E402
 from neuralfields.cli import main  # noqa: E402
 from neuralfields.errors import NeuralFieldsError  # noqa: E402
 
@@ -26,27 +25,16 @@ MAX_SIDE = 64  # the test viewer's --max-resolution: small, so renders stay quic
 PREVIEW = 16  # its preview side: views above 32 px render twice
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def served(tiny_run, tmp_path_factory):
     """The viewer over the folder holding ``tiny_run``, on a free localhost port, and a client."""
-    from viewer import ViewerConfig, launch
+    from viewer import ViewerConfig
 
     out = tmp_path_factory.mktemp("viewer-out")
-    threads = torch.get_num_threads()
     # One torch thread: on a loaded 2-core machine it renders several times faster than two.
-    demo, url = launch(tiny_run.parent, port=free_port(), block=False,
-                       config=ViewerConfig(max_resolution=MAX_SIDE, preview_side=PREVIEW, output_dir=str(out),
-                                           threads=1))
-    client = gradio_client.Client(url, verbose=False)
-    yield client, tiny_run.name
-    demo.close()
-    torch.set_num_threads(threads)
+    config = ViewerConfig(max_resolution=MAX_SIDE, preview_side=PREVIEW, output_dir=str(out), threads=1)
+    with viewer_server(tiny_run.parent, config) as url:
+        yield gradio_client.Client(url, verbose=False), tiny_run.name
 
 
 def picture(path) -> np.ndarray:

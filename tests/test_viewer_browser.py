@@ -12,15 +12,15 @@ os.environ["GRADIO_ANALYTICS_ENABLED"] = "False"
 os.environ["HF_HUB_OFFLINE"] = "1"
 
 import shutil  # noqa: E402
-import socket  # noqa: E402
 from pathlib import Path  # noqa: E402
 from urllib.parse import urlsplit  # noqa: E402
 
 import pytest  # noqa: E402
-import torch  # noqa: E402
 
 pytest.importorskip("gradio", reason="viewer extra not installed: pip install 'neuralfields[viewer]'")
 sync_api = pytest.importorskip("playwright.sync_api", reason="playwright not installed: pip install playwright")
+
+from conftest import viewer_server  # noqa: E402
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
@@ -29,26 +29,17 @@ ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts"
 TIMEOUT_MS = 45_000  # a render on two busy cores can take several seconds
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def page_url(tiny_run, tmp_path_factory):
     if not Path(CHROMIUM).is_file():
         pytest.skip("chromium not installed (apt-get install chromium)")
-    from viewer import ViewerConfig, launch
+    from viewer import ViewerConfig
 
     # Small views with a preview pass, so the page shows the coarse-then-fine refinement quickly.
     config = ViewerConfig(max_resolution=128, default_resolution=64, preview_side=16,
                           output_dir=str(tmp_path_factory.mktemp("vb")), threads=1)
-    threads = torch.get_num_threads()
-    demo, url = launch(tiny_run, port=free_port(), block=False, config=config)
-    yield url
-    demo.close()
-    torch.set_num_threads(threads)
+    with viewer_server(tiny_run, config) as url:
+        yield url
 
 
 def test_dragging_azimuth_changes_the_view(page_url):

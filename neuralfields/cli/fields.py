@@ -6,6 +6,7 @@ import argparse
 import dataclasses
 import re
 
+from ..errors import NeuralFieldsError
 from ..fields import FIELDS
 
 
@@ -24,8 +25,6 @@ def summary(cls: type) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..errors import NeuralFieldsError
-
     names = sorted(FIELDS)
     if args.name:
         if args.name not in FIELDS:

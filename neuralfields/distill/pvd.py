@@ -33,14 +33,13 @@ from torch import Tensor
 
 from ..config import RunConfig
 from ..data import load_data
-from ..data.scene import Scene, background_color, composite_background
+from ..data.scene import Scene, composite_background
 from ..errors import NeuralFieldsError
 from ..model import SceneModel
 from ..render.compositing import composite
 from ..render.marching import PackedSamples
-from ..train.checkpoints import latest_checkpoint
 from ..train.metrics import mse_to_psnr, psnr
-from ..train.trainer import Trainer, lr_factor
+from ..train.trainer import Trainer
 from .active import HardPosePool, HardRayPool, important_samples, per_camera_psnr
 from .config import DistillConfig, StageWeights
 from .inherit import inherit_color_head, inherited_parameters, transfer_grid
@@ -183,16 +182,11 @@ class DistillTrainer(Trainer):
                             "ray_pool": None if self.ray_pool is None else self.ray_pool.state_dict()}
         return state
 
-    def _resume(self) -> None:
-        found = latest_checkpoint(self.run_dir)
-        if found is None:
-            self.log(f"{self.run_dir}: no checkpoint to resume from; starting from scratch")
-            return
-        path, state = found
+    def load_state(self, path: Path, state: dict) -> None:
         extra = state.get("distill")
         if extra is None:
             raise NeuralFieldsError(f"{path}: not a distillation checkpoint; cannot resume it as one")
-        super()._resume()
+        super().load_state(path, state)
         self.projection.load_state_dict(extra["projection"])
         if self.pose_pool is not None and extra.get("pose_pool") is not None:
             self.pose_pool.load_state_dict(extra["pose_pool"])
@@ -235,11 +229,7 @@ class DistillTrainer(Trainer):
             batch["camera"] = torch.cat([batch["camera"], torch.full((replay["origins"].shape[0],), -1)])
             if batch["times"] is not None:
                 batch["times"] = torch.cat([batch["times"], replay["times"]])
-        n = batch["origins"].shape[0]
-        if self.cfg.data.background == "random":
-            batch["background"] = torch.rand(n, 3)  # teaches the student that empty space is transparent
-        else:
-            batch["background"] = background_color(self.cfg.data.background).expand(n, 3)
+        batch["background"] = self.batch_background(batch["origins"].shape[0])
         batch["cameras"], batch["camera_times"] = cameras, cam_times
         return batch
 
@@ -272,11 +262,9 @@ class DistillTrainer(Trainer):
         return total, {f"loss_{k}": float(v.detach()) for k, v in terms.items()}, pixels
 
     def train_step(self) -> dict[str, float]:
-        t = self.cfg.train
         self.model.field.train()
         self.projection.train()
-        for group, base in zip(self.optimizer.param_groups, self.base_lrs):
-            group["lr"] = base * lr_factor(self.step, t, self.train_seconds)
+        self.set_learning_rates()
         stage = self.schedule.stage(self.step)
         batch = self.draw_batch(self.n_rays)
         shared = teacher_pass(self.teacher, batch["origins"], batch["dirs"], batch["times"], batch["background"])
@@ -291,8 +279,7 @@ class DistillTrainer(Trainer):
             k = len(batch["cameras"])
             self.pose_pool.add(batch["cameras"], batch["camera_times"], per_camera_psnr(errors, batch["camera"], k))
             self.ray_pool.add(batch["origins"], batch["dirs"], batch["times"], errors, self.dcfg.active.hard_ray_fraction)
-        if n_samples > 0:
-            self.n_rays = int(min(t.max_rays, max(256, self.n_rays * t.target_samples / n_samples)))
+        self.adapt_ray_count(n_samples)
         self.step += 1
         return {"loss": float(total.detach()), "psnr": mse_to_psnr(errors.mean()), "n_rays": batch["origins"].shape[0],
                 "n_samples": n_samples, "stage": stage, **terms}

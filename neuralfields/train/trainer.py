@@ -137,13 +137,17 @@ class Trainer:
             self.log(f"{self.run_dir}: no checkpoint to resume from; starting from scratch")
             return
         path, state = found
+        self.load_state(path, state)
+        self.log(f"resumed from {path} at step {self.step}")
+
+    def load_state(self, path: Path, state: dict) -> None:
+        """Restore training from checkpoint ``state`` (read from ``path``, named in errors)."""
         self.model.field.load_state_dict(state["field"])
         self.model.grid.load_state_dict(state["grid"])
         self.optimizer.load_state_dict(state["optimizer"])
         self.step, self.n_rays = state["step"], state["n_rays"]
         self.train_seconds = state.get("train_seconds", 0.0)
         torch.set_rng_state(state["rng"])
-        self.log(f"resumed from {path} at step {self.step}")
 
     def save(self) -> Path | None:
         if self.run_dir is None:
@@ -158,13 +162,28 @@ class Trainer:
         y = torch.randint(0, scene.height, (n_rays,))
         x = torch.randint(0, scene.width, (n_rays,))
         origins, dirs = scene.cameras.rays(img, x.float() + 0.5, y.float() + 0.5)
-        if self.cfg.data.background == "random":
-            background = torch.rand(n_rays, 3)  # teaches the field that empty space is transparent
-        else:
-            background = background_color(self.cfg.data.background).expand(n_rays, 3)
+        background = self.batch_background(n_rays)
         target = composite_background(scene.pixels(img, y, x), background)
         times = None if scene.times is None else scene.times[img]
         return {"origins": origins, "dirs": dirs, "target": target, "background": background, "times": times}
+
+    def batch_background(self, n_rays: int) -> torch.Tensor:
+        """Background colours ``[R, 3]`` of a training batch."""
+        if self.cfg.data.background == "random":
+            return torch.rand(n_rays, 3)  # teaches the field that empty space is transparent
+        return background_color(self.cfg.data.background).expand(n_rays, 3)
+
+    def set_learning_rates(self) -> None:
+        """Each parameter group's base rate times the schedule at this step and training time."""
+        factor = lr_factor(self.step, self.cfg.train, self.train_seconds)
+        for group, base in zip(self.optimizer.param_groups, self.base_lrs):
+            group["lr"] = base * factor
+
+    def adapt_ray_count(self, n_samples: int) -> None:
+        """Size the next batch so it carries about ``target_samples`` samples."""
+        t = self.cfg.train
+        if n_samples > 0:
+            self.n_rays = int(min(t.max_rays, max(256, self.n_rays * t.target_samples / n_samples)))
 
     def update_grid(self) -> None:
         t = self.cfg.train
@@ -185,8 +204,7 @@ class Trainer:
     def train_step(self) -> dict[str, float]:
         t = self.cfg.train
         self.model.field.train()
-        for group, base in zip(self.optimizer.param_groups, self.base_lrs):
-            group["lr"] = base * lr_factor(self.step, t, self.train_seconds)
+        self.set_learning_rates()
         self.update_grid()
         batch = self.sample_batch(self.n_rays)
         out = self.model.renderer.render_rays(self.model.field, batch["origins"], batch["dirs"], batch["times"],
@@ -199,9 +217,7 @@ class Trainer:
         if n_samples > 0:
             total.backward()
             self.optimizer.step()
-        # Adapt the ray count so the next batch carries about target_samples samples.
-        if n_samples > 0:
-            self.n_rays = int(min(t.max_rays, max(256, self.n_rays * t.target_samples / n_samples)))
+        self.adapt_ray_count(n_samples)
         self.step += 1
         mse = torch.mean((out["rgb"].detach() - batch["target"]) ** 2)
         return {"loss": float(loss.detach()), "psnr": mse_to_psnr(mse), "n_rays": batch["origins"].shape[0], "n_samples": n_samples}
