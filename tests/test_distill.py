@@ -276,3 +276,20 @@ def test_bad_teacher_runs_give_one_line_errors(tiny_run, tmp_path, capsys):
     assert "unknown field 'bogus'" in run(tiny_run, "bogus")
     assert main(["distill", str(tiny_run), "--student", "ngp", "--set", "distill.active.nope=1"]) == 2
     assert "distill.active.nope" in error_line(capsys)
+
+
+def test_distillation_resumes_from_its_checkpoint(distilled, tiny_run, tmp_path, capsys):
+    run = tmp_path / "resumed"
+    shutil.copytree(distilled, run)
+    assert main(["distill", str(tiny_run), "--student", "triplane", "--steps", "110", "--output", str(run),
+                 "--resume", "--no-progress"]) == 0
+    assert "resumed from" in capsys.readouterr().out
+    assert json.loads((run / "summary.json").read_text())["steps"] == 110
+    # A plain training checkpoint in a distillation folder cannot be resumed as a distillation.
+    for ckpt in (run / "checkpoints").iterdir():
+        ckpt.unlink()
+    newest = sorted((tiny_run / "checkpoints").iterdir())[-1]
+    shutil.copy(newest, run / "checkpoints" / newest.name)
+    assert main(["distill", str(tiny_run), "--student", "triplane", "--steps", "400", "--output", str(run),
+                 "--resume", "--no-progress"]) == 2
+    assert "not a distillation checkpoint" in error_line(capsys)

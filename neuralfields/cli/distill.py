@@ -40,6 +40,7 @@ def resumed_configs(out: Path, student: str) -> tuple[RunConfig, DistillConfig]:
     the last stage instead of moving the run back to an earlier one.
     """
     cfg = load_run_config(out)
+    cfg.output = str(out)  # the folder being resumed, wherever it was first written (it may have moved)
     if cfg.field.name != student:
         raise NeuralFieldsError(f"{out}: this run distils into '{cfg.field.name}', not '{student}'")
     path = out / "distill.json"
