@@ -12,7 +12,7 @@ import torch
 from conftest import tiny_config
 from neuralfields.errors import NeuralFieldsError
 from neuralfields.fields import FIELDS, build_field, resolved_options
-from neuralfields.fields.modulation import layer_norm
+from neuralfields.fields.coordinate_modulation import layer_norm
 from neuralfields.fit.image import FitConfig, fit_image
 
 pytestmark = pytest.mark.usefixtures("one_thread")

@@ -2,7 +2,7 @@
 
 ``base`` names the wrapped field (``nerf``, ``siren``, ``wire``, ``wire-complex``, ``mlp``, or any
 field whose config is an :class:`~.mlp_field.MLPFieldConfig`); ``base_options`` are its options;
-the remaining keys are CAM's (:class:`~.modulation.CAMOptions`). The result is the base field
+the remaining keys are CAM's (:class:`~.coordinate_modulation.CAMOptions`). The result is the base field
 with ``cam = true``: same layers and state-dict keys plus the modulation grids, e.g.
 
     [field]
@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from ..errors import NeuralFieldsError
 from .base import field_config, register_field
 from .mlp_field import MLPField, MLPFieldConfig
-from .modulation import CAMOptions
+from .coordinate_modulation import CAMOptions
 
 
 @dataclass

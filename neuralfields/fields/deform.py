@@ -13,7 +13,7 @@ The decoder's last layer starts at zero, so the warp is exactly the identity at 
 and the canonical field first learns the average scene. The planes are regularised by total
 variation over space (``tv_weight``), smoothness over time (``time_smoothness_weight``) and
 ``|1 - plane|`` on the space-time planes (``time_l1_weight``: no motion unless the images need
-it). ``time_modulation`` adds CAM's 1-D time grid on the deformation decoder (see :mod:`.timemod`).
+it). ``time_modulation`` adds CAM's 1-D time grid on the deformation decoder (see :mod:`.time_modulation`).
 
 Geometry features are the canonical field's, so colour heads, distillation and exporters see
 the same interface as for static fields. A dynamic field queried without time shows time 0.
@@ -29,7 +29,7 @@ from ..encodings import PlaneEncoding
 from ..errors import NeuralFieldsError
 from .base import FIELDS, Field, build_field, register_field
 from .kplanes import SpaceTimeOptions, time_or_zero, with_time
-from .timemod import ModulatedMLP, TimeModulation
+from .time_modulation import ModulatedMLP, TimeModulation
 
 
 @dataclass

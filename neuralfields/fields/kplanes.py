@@ -8,7 +8,7 @@ appearance changes as well as motion but shares less across time than :mod:`.def
 Space-time planes start at 1 (the scene starts static) and are regularised towards smooth motion
 (``time_smoothness_weight``, second differences along time) and towards staying at 1 where nothing
 moves (``time_l1_weight``). ``time_modulation`` adds CAM's 1-D time grid that rescales and shifts
-the decoders' hidden features (see :mod:`.timemod`).
+the decoders' hidden features (see :mod:`.time_modulation`).
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ import torch
 from torch import Tensor, nn
 
 from .base import register_field
-from .timemod import Modulate, TimeModulation
+from .time_modulation import Modulate, TimeModulation
 from .triplane import TriplaneConfig, TriplaneField
 
 

@@ -24,15 +24,15 @@ from ..config import from_dict
 from ..errors import NeuralFieldsError
 from .backbones import build_backbone
 from .base import Field, register_field
-from .inputs import build_encoding
-from .modulation import CAMOptions, CoordinateModulation
+from .input_encodings import build_encoding
+from .coordinate_modulation import CAMOptions, CoordinateModulation
 
 COLOR_ACTIVATIONS = {"sigmoid": torch.sigmoid, "identity": lambda x: x}
 
 
 @dataclass
 class MLPFieldConfig:
-    encoding: str = "none"  # none | frequency | hashgrid | planes (see fields.inputs.ENCODINGS)
+    encoding: str = "none"  # none | frequency | hashgrid | planes (see fields.input_encodings.ENCODINGS)
     encoding_options: dict = field(default_factory=dict)
     backbone: str = "relu"  # relu | siren | wire | wire-complex (see fields.backbones.BACKBONES)
     backbone_options: dict = field(default_factory=dict)
@@ -45,7 +45,7 @@ class MLPFieldConfig:
     color_layers: int = 1  # colour head hidden layers (view-dependent fields)
     color_activation: str = "sigmoid"  # sigmoid | identity
     cam: bool = False  # Coordinate-Aware Modulation of every hidden layer
-    cam_options: dict = field(default_factory=dict)  # see fields.modulation.CAMOptions
+    cam_options: dict = field(default_factory=dict)  # see fields.coordinate_modulation.CAMOptions
     encoding_lr_scale: float = 1.0  # learning rate of grid encodings relative to the MLP's
     lr: float = 1e-3  # recommended Adam learning rate (used by `neuralfields fit`; presets set train.lr)
 

@@ -22,7 +22,7 @@ from torch import Tensor, nn
 from ..encodings import PlaneEncoding, SphericalHarmonics
 from ..errors import NeuralFieldsError
 from .base import Field, register_field, trunc_exp
-from .timemod import ModulatedMLP, Modulate
+from .time_modulation import ModulatedMLP, Modulate
 
 
 # Products of planes trained at high rates can push raw densities past exp's float32 range, and one
@@ -67,7 +67,7 @@ class TriplaneField(Field):
     """Planes -> MLP -> (raw density, geo [N, geo_dim]); (SH(d), geo) -> MLP -> sigmoid colour.
 
     Subclasses add a time axis (:mod:`.kplanes`) by overriding :meth:`plane_inputs` and passing
-    ``time_dims``; a ``modulation`` (see :mod:`.timemod`) may rescale the decoders' hidden layers.
+    ``time_dims``; a ``modulation`` (see :mod:`.time_modulation`) may rescale the decoders' hidden layers.
     """
 
     def __init__(self, cfg: TriplaneConfig, in_dim: int = 3, view_dependent: bool = True, out_dim: int = 3,

@@ -9,7 +9,7 @@ with ``gamma`` initialised to 1 and ``beta`` to 0 (an untrained modulation chang
 the optional normalisation). Here ``gamma`` and ``beta`` are per feature (FiLM-style), read by
 linear interpolation from a ``[resolution, 2 * sites * width]`` grid. The ``modulate(layer, u)``
 callback follows the protocol of :mod:`.backbones`, so the same modulation can drive those
-backbones too; :mod:`.modulation` supplies the normalisations.
+backbones too; :mod:`.coordinate_modulation` supplies the normalisations.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ import torch
 from torch import Tensor, nn
 
 from ..errors import NeuralFieldsError
-from .modulation import NORMS
+from .coordinate_modulation import NORMS
 
 Modulate = Callable[[int, Tensor], Tensor]
 
