@@ -1,7 +1,9 @@
 """Loaders: a folder of posed images -> :class:`Scene`.
 
 A format registers a ``detect(path)`` test and a ``load(path, split, **options)`` function with
-:func:`register_format`; :func:`load_scene` picks the first format whose test passes.
+:func:`register_format`; :func:`load_scene` picks the first format whose test passes, in
+registration order: blender, nerfstudio, ngp, colmap, llff (the more specific layouts first).
+See ``docs/data.md`` for the layouts and conventions.
 """
 
 from __future__ import annotations
@@ -13,7 +15,8 @@ from typing import Callable
 import torch
 
 from ..errors import NeuralFieldsError, file_error
-from .scene import Scene, background_color, composite_background
+from ..registry import Registry
+from .scene import Scene, SplitNotFound, background_color, composite_background, split_indices
 
 
 @dataclass
@@ -23,17 +26,12 @@ class Format:
     load: Callable[..., Scene]
 
 
-FORMATS: dict[str, Format] = {}
+FORMATS: Registry[Format] = Registry("data format")
 
 
 def register_format(name: str, detect: Callable[[Path], bool]):
     """Decorator registering a loader function under ``name``."""
-
-    def wrap(load: Callable[..., Scene]) -> Callable[..., Scene]:
-        FORMATS[name] = Format(name, detect, load)
-        return load
-
-    return wrap
+    return FORMATS.register(name, wrap=lambda name, load: Format(name, detect, load))
 
 
 def detect_format(path: Path) -> str:
@@ -49,10 +47,13 @@ def load_scene(path: str | Path, split: str = "train", format: str = "auto", dow
 
     Args:
         path: dataset folder.
-        split: ``train``, ``val``, ``test`` (or ``all`` for single-file formats).
+        split: ``train``, ``val``, ``test`` (or ``all`` for formats without splits of their own).
         format: a registered format name, or ``auto`` to detect it.
         downscale: images and intrinsics are resized by ``1 / downscale``.
         scene_box: optional ``[xmin, ymin, zmin, xmax, ymax, zmax]`` replacing the loader's box.
+        val_every: formats without splits hold out every ``val_every``-th image for val/test.
+    Raises:
+        SplitNotFound: the dataset has no such split (a subclass of NeuralFieldsError).
     """
     path = Path(path)
     if not path.exists():
@@ -62,8 +63,6 @@ def load_scene(path: str | Path, split: str = "train", format: str = "auto", dow
     if downscale <= 0:
         raise NeuralFieldsError(f"--downscale must be positive, got {downscale}")
     name = detect_format(path) if format == "auto" else format
-    if name not in FORMATS:
-        raise NeuralFieldsError(f"unknown data format '{name}'; known: {', '.join(FORMATS)}")
     scene = FORMATS[name].load(path, split, downscale=downscale, val_every=val_every)
     if scene_box is not None:
         scene.aabb = torch.tensor(scene_box, dtype=torch.float32).reshape(2, 3)
@@ -84,6 +83,8 @@ def load_data(cfg, split: str = "train") -> Scene:
 
 
 # Loaders register themselves on import.
-from . import blender, ngp  # noqa: E402,F401
+# Loaders register themselves on import; the import order is the detection order.
+from . import blender, nerfstudio, ngp, colmap, llff  # noqa: E402,F401,I001
 
-__all__ = ["Scene", "FORMATS", "load_data", "load_scene", "register_format", "background_color", "composite_background"]
+__all__ = ["Scene", "SplitNotFound", "FORMATS", "detect_format", "load_data", "load_scene", "register_format",
+           "split_indices", "background_color", "composite_background"]

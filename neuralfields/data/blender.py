@@ -16,7 +16,7 @@ from ..cameras import Cameras
 from ..errors import file_error
 from . import register_format
 from .images import image_size
-from .scene import Scene
+from .scene import Scene, SplitNotFound
 from .transforms import check_size, focal_from_angle, frame_file, frame_pose, load_pixels, number, read_json, resolve
 
 DEFAULT_BOX = 1.5  # NeRF-synthetic objects fit in [-1.5, 1.5]^3
@@ -29,8 +29,10 @@ def detect(path: Path) -> bool:
 @register_format("blender", detect)
 def load(path: Path, split: str, downscale: float = 1.0, **_) -> Scene:
     json_path = path / f"transforms_{split}.json"
-    if not json_path.exists() and split == "test" and (path / "transforms_val.json").exists():
-        json_path = path / "transforms_val.json"  # many copies of the data ship without a test split
+    if not json_path.exists():
+        # No silent stand-in (test used to fall back to val): metrics must say which images they are on.
+        found = sorted(p.name[len("transforms_"):-len(".json")] for p in path.glob("transforms_*.json"))
+        raise SplitNotFound(f"{json_path}: the dataset has no '{split}' split; splits found: {', '.join(found) or 'none'}")
     meta = read_json(json_path)
     angle = number(meta, "camera_angle_x", json_path)
     if angle is None:

@@ -9,6 +9,31 @@ import torch
 from torch import Tensor
 
 from ..cameras import Cameras
+from ..errors import NeuralFieldsError
+
+
+class SplitNotFound(NeuralFieldsError):
+    """The dataset has no such split (e.g. a NeRF-synthetic folder with only ``transforms_train.json``).
+
+    Callers that can do without the split (training without validation) catch this one.
+    """
+
+
+def split_indices(n: int, split: str, every: int) -> list[int]:
+    """Indices of ``split`` among ``n`` frames of a capture that has no split of its own.
+
+    Every ``every``-th frame (0, every, 2 * every, ...) is held out for ``val`` and ``test``
+    (the LLFF / mip-NeRF 360 protocol, so both name the same frames); ``train`` keeps the rest and
+    ``all`` keeps everything. A single frame is shared by all splits.
+    """
+    if split not in ("train", "val", "test", "all"):
+        raise NeuralFieldsError(f"unknown split '{split}'; expected train, val, test or all")
+    if int(every) < 2:
+        raise NeuralFieldsError(f"val_every must be at least 2 (every n-th frame is held out), got {every}")
+    if split == "all" or n < 2:
+        return list(range(n))
+    held = [i for i in range(n) if i % every == 0]
+    return held if split in ("val", "test") else [i for i in range(n) if i % every != 0]
 
 
 @dataclass
@@ -23,6 +48,17 @@ class Scene:
         aabb_scale: how many times larger than the inner (object) box the scene box is; the
             occupancy grid uses ``log2(aabb_scale) + 1`` cascades.
         files: image file per frame, for messages and eval outputs.
+        root: the dataset folder; format: the loader that read it.
+        bounds: ``[N, 2]`` near/far depth per image in scene units (LLFF), else None.
+        kind: ``"object"`` when the cameras look inward at a bounded region, ``"unbounded"`` for
+            forward-facing or outward-looking captures and scenes with distant background (a hint
+            for the renderer; see :func:`neuralfields.data.normalize.scene_kind`).
+        points: ``[P, 3]`` sparse points in scene coordinates (COLMAP, nerfstudio's PLY), else None.
+        transform: ``[4, 4]`` similarity the loader applied, from the world frame of the dataset
+            files to the scene's (see :mod:`neuralfields.data.normalize`); None when poses are used
+            as stored.
+        applied_transform: ``[4, 4]`` transform the dataset's own tools had applied to the original
+            capture before writing the files (nerfstudio's ``applied_transform``), else None.
     """
 
     images: Tensor
@@ -34,6 +70,11 @@ class Scene:
     files: list[str] = field(default_factory=list)
     root: Path | None = None
     format: str = ""
+    bounds: Tensor | None = None
+    kind: str = "object"
+    points: Tensor | None = None
+    transform: Tensor | None = None
+    applied_transform: Tensor | None = None
 
     def __len__(self) -> int:
         return self.images.shape[0]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -89,3 +90,53 @@ def load_pixels(paths: list[Path], downscale: float) -> torch.Tensor:
 
 def resolve(root: Path, file_path: str) -> Path:
     return resolve_image_path(root, file_path)
+
+
+# instant-ngp-style files (instant-ngp and nerfstudio): intrinsics at the top level or per frame.
+
+DISTORTION_KEYS = ("k1", "k2", "p1", "p2")
+
+
+def _intrinsics(meta: dict, frame: dict, json_path: Path, image_path: Path) -> list[float]:
+    """``[fx, fy, cx, cy, w, h, k1, k2, p1, p2]`` for one frame; frame keys override the file's."""
+    merged = {**meta, **{k: v for k, v in frame.items() if k != "frames"}}
+    if "w" in merged and "h" in merged:
+        w, h = number(merged, "w", json_path), number(merged, "h", json_path)
+    else:
+        w, h = map(float, image_size(image_path))
+    fx = number(merged, "fl_x", json_path)
+    if fx is None:
+        angle = number(merged, "camera_angle_x", json_path)
+        if angle is None:
+            raise file_error(json_path, "no focal length: give 'fl_x' or 'camera_angle_x'")
+        fx = focal_from_angle(angle, w)
+    fy = number(merged, "fl_y", json_path)
+    if fy is None:
+        angle_y = number(merged, "camera_angle_y", json_path)
+        fy = focal_from_angle(angle_y, h) if angle_y is not None else fx
+    cx = number(merged, "cx", json_path, w / 2)
+    cy = number(merged, "cy", json_path, h / 2)
+    dist = [number(merged, k, json_path, 0.0) for k in DISTORTION_KEYS]
+    return [fx, fy, cx, cy, w, h, *dist]
+
+
+def present_frames(path: Path, meta: dict, json_path: Path) -> list[tuple[int, dict, Path]]:
+    """``(index, frame, image file)`` of the frames whose image exists; one warning counts the others."""
+    frames = []
+    for i, frame in enumerate(meta["frames"]):
+        file = resolve(path, frame_file(frame, json_path, i))
+        if file.exists():
+            frames.append((i, frame, file))
+    missing = len(meta["frames"]) - len(frames)
+    if missing:
+        warnings.warn(f"{json_path}: skipped {missing} of {len(meta['frames'])} frames whose image file is missing", stacklevel=3)
+    if not frames:
+        raise file_error(json_path, "none of the frames' image files exist")
+    return frames
+
+
+def frame_cameras(meta: dict, frames: list[tuple[int, dict, Path]], json_path: Path) -> tuple[np.ndarray, np.ndarray]:
+    """Poses ``[N, 3, 4]`` and intrinsics ``[N, 10]`` (``fx fy cx cy w h k1 k2 p1 p2``) of ``frames``."""
+    poses = np.stack([frame_pose(f, json_path, i) for i, f, _ in frames])
+    intr = np.array([_intrinsics(meta, f, json_path, file) for _, f, file in frames])
+    return poses, intr
