@@ -7,7 +7,7 @@ import pytest
 import torch
 from PIL import Image
 
-from neuralfields.data import load_scene
+from neuralfields.data import SplitNotFound, load_scene
 from neuralfields.errors import NeuralFieldsError
 
 
@@ -102,3 +102,16 @@ def test_ngp_intrinsics_must_match_the_image_size(tmp_path):
     (root / "transforms.json").write_text(json.dumps(meta))
     scene = load_scene(root, "all")
     assert scene.images.shape == (1, 12, 16, 3) and scene.aabb_scale == 2
+
+
+def test_blender_folder_with_only_a_train_split_names_the_missing_split(tmp_path):
+    write_blender(tmp_path, [good_frame(0), good_frame(1)])
+    assert len(load_scene(tmp_path, "train")) == 2
+    # No silent fallback from test to val (or to anything else): a dedicated error the CLI can catch.
+    for split in ("val", "test"):
+        with pytest.raises(SplitNotFound) as info:
+            load_scene(tmp_path, split)
+        text = str(info.value)
+        assert "\n" not in text and f"transforms_{split}.json" in text and f"no '{split}' split" in text, text
+        assert "splits found: train" in text, text
+    assert issubclass(SplitNotFound, NeuralFieldsError)

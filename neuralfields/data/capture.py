@@ -70,6 +70,8 @@ def choose_image_folder(root: Path, downscale: float, usable=lambda folder: True
         n = min(smaller)
         warnings.warn(f"{root}: no images at 1/{downscale:g} size; using {smaller[n].name} (1/{n})", stacklevel=3)
         return ImageFolder(smaller[n], float(n), 1.0)
+    if full.is_dir():
+        return ImageFolder(full, 1.0, downscale)  # unusable, but the caller's error says why
     raise file_error(full, "image folder not found")
 
 

@@ -131,6 +131,7 @@ def load(path: Path, split: str, downscale: float = 1.0, val_every: int = 8, **_
         for file, row in zip(copies, intr):
             check_aspect(file, row[4], row[5], json_path)
         images = load_pixels(copies, 1.0)
+        files = copies
     cams = Cameras.create(poses[keep], intr[:, 0], intr[:, 1], intr[:, 2], intr[:, 3], intr[:, 4], intr[:, 5], intr[:, 6:10])
     cams = cams.resized(images.shape[2], images.shape[1])  # exactly the file's intrinsics at full size
     aabb = torch.tensor([[-half] * 3, [half] * 3], dtype=torch.float32)
