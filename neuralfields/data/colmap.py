@@ -126,11 +126,11 @@ def load(path: Path, split: str, downscale: float = 1.0, val_every: int = 8, **_
     where = choose_image_folder(path, downscale, usable=lambda f: any(find_image(f, n) for n in names[:8]))
     files = [find_image(where.folder, n) for n in names]
     present = [i for i, f in enumerate(files) if f is not None]
+    if not present:
+        raise file_error(where.folder, f"none of the {len(files)} images of the COLMAP model ({folder.name}) are here")
     if len(present) < len(files):
         warnings.warn(f"{where.folder}: skipped {len(files) - len(present)} of {len(files)} images of the "
                       f"COLMAP model whose file is missing", stacklevel=2)
-    if not present:
-        raise file_error(where.folder, f"none of the {len(files)} images of the COLMAP model ({folder.name}) are here")
     return capture_scene(path, split, "colmap", c2w[present], intrinsics[present], [files[i] for i in present],
                          folder / f"cameras{ext}", where.downscale, val_every, transform, kind,
                          None if bounds is None else bounds[present], pts)
