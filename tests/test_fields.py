@@ -80,6 +80,77 @@ def test_geo_features_and_parameter_counts():
         assert f.num_parameters == sum(p.numel() for p in f.parameters()) > 0
 
 
+# Small options for the fields whose defaults are large; any other registered field uses its defaults.
+SMALL_OPTIONS = {
+    "ngp": {"n_levels": 4, "log2_table": 10, "max_res": 32},
+    "triplane": {"resolutions": [8], "hidden": 16},
+    "kplanes": {"resolutions": [8], "hidden": 16, "time_modulation": True},
+    "deform": {"resolutions": [8], "hidden": 16, "time_modulation": True,
+               "canonical_options": {"n_levels": 4, "log2_table": 10, "max_res": 32}},
+    "cam": {"base_options": {"hidden": 16, "layers": 2}},
+    "wire-complex": {"hidden": 16, "layers": 2, "skips": [1]},
+}
+
+
+def small_field(name: str, in_dim: int):
+    options = SMALL_OPTIONS.get(name, {"hidden": 16, "layers": 2} if name in ZOO + ["mlp"] else {})
+    return build_field(name, options, in_dim=in_dim, view_dependent=in_dim == 3)
+
+
+def dims(name: str) -> list[int]:
+    return [3] if FIELDS[name].cls.time_dependent else [2, 3]
+
+
+@pytest.mark.parametrize("name", list(FIELDS))
+def test_fields_compute_on_the_device_of_their_inputs(name, monkeypatch):
+    """Moved to the ``meta`` device, a field's queries, regulariser and backward pass must not meet
+    a tensor made on the CPU (PyTorch refuses to mix them, as it refuses CPU and CUDA tensors)."""
+    import neuralfields.encodings.hashgrid as hashgrid
+
+    with pytest.raises(RuntimeError):  # the check can fail
+        torch.empty(4, 3, device="meta") * torch.ones(4, 3)
+    # The compiled hash-grid functions have no meta kernels; their eager versions are the same code.
+    monkeypatch.setattr(hashgrid, "_corner_indices", hashgrid.corner_indices)
+    monkeypatch.setattr(hashgrid, "_scatter_grad", hashgrid._scatter_grad_eager)
+    for in_dim in dims(name):
+        field = small_field(name, in_dim).to("meta")
+        x = torch.empty(16, in_dim, device="meta")
+        d = torch.empty(16, 3, device="meta") if in_dim == 3 else None
+        t = torch.empty(16, 1, device="meta")
+        sigma, geo = field.density(x, t)
+        rgb = field.color(x, d, geo, t)
+        loss = sigma.sum() + rgb.sum()
+        reg = field.regularization()
+        if reg is not None:
+            loss = loss + reg
+        loss.backward()
+        assert rgb.device.type == "meta" and geo.shape == (16, field.geo_dim)
+        assert all(p.grad is None or p.grad.device.type == "meta" for p in field.parameters())
+
+
+@pytest.mark.parametrize("name", list(FIELDS))
+def test_fields_follow_a_dtype_change(name):
+    """``field.to(torch.float64)`` converts every constant (buffers, not plain attributes)."""
+    torch.manual_seed(0)
+    for in_dim in dims(name):
+        field = small_field(name, in_dim)
+        x = torch.rand(32, in_dim) * 2 - 1
+        d = torch.nn.functional.normalize(torch.randn(32, 3), dim=-1) if in_dim == 3 else None
+        t = torch.rand(32, 1)
+        with torch.no_grad():
+            sigma32, geo32 = field.density(x, t)
+            rgb32 = field.color(x, d, geo32, t)
+            field = field.to(torch.float64)
+            x64, t64 = x.double(), t.double()
+            d64 = None if d is None else d.double()
+            sigma64, geo64 = field.density(x64, t64)
+            rgb64 = field.color(x64, d64, geo64, t64)
+        assert sigma64.dtype == geo64.dtype == rgb64.dtype == torch.float64
+        assert all(b.dtype == torch.float64 for b in field.buffers() if b.is_floating_point())
+        torch.testing.assert_close(rgb64.float(), rgb32, rtol=1e-3, atol=1e-4)
+        torch.testing.assert_close(geo64.float(), geo32, rtol=1e-3, atol=1e-4)
+
+
 def test_wire_complex_counts_complex_weights_twice():
     f = build_field("wire-complex", {"hidden": 32, "layers": 2, "backbone_options": {"lowpass_fraction": 0.0}}, in_dim=2,
                     view_dependent=False, out_dim=1)

@@ -9,8 +9,10 @@ from neuralfields.train.metrics import psnr
 
 
 def brute_force(g: HashGrid, x: torch.Tensor) -> torch.Tensor:
-    """Direct per-corner evaluation of the hash encoding."""
-    pos = x.clamp(0, 1)[:, None, :] * g.resolution[None, :, None]
+    """Direct per-corner evaluation of the hash encoding at ``x`` in ``[-1, 1]^D``, computed the way
+    the grid was before it read those coordinates itself: remapped to ``[0, 1]`` first."""
+    unit = (x + 1.0) * 0.5
+    pos = unit.clamp(0, 1)[:, None, :] * g.resolution[None, :, None]
     base = pos.floor().long()
     frac = pos - pos.floor()
     out = 0
@@ -32,13 +34,42 @@ def test_hash_grid_matches_brute_force_and_gradients():
     for dim in (2, 3):
         g = HashGrid(dim, n_levels=6, n_features=2, log2_table=10, base_res=4, max_res=128, init_scale=1.0)
         assert g.dense.any() and not g.dense.all()  # both code paths exercised
-        x = torch.rand(500, dim)
+        x = torch.rand(500, dim) * 2.2 - 1.1  # [-1, 1] and a margin outside (clamped)
         assert torch.allclose(g(x), brute_force(g, x), atol=1e-5)
         g(x).square().sum().backward()
         fast = g.embeddings.grad.clone()
         g.embeddings.grad = None
         brute_force(g, x).square().sum().backward()
         assert torch.allclose(fast, g.embeddings.grad, atol=1e-4)
+
+
+def test_hash_grid_fields_match_the_unit_cube_reference():
+    """Fields hand the hash grid the renderer's ``[-1, 1]`` points unchanged; their outputs equal
+    the old remap-then-encode computation, so existing checkpoints render as before."""
+    torch.manual_seed(0)
+    x = torch.rand(300, 3) * 2.2 - 1.1
+    ngp = build_field("ngp", dict(n_levels=6, log2_table=10, base_res=4, max_res=128))
+    mixed = build_field("mlp", dict(encoding="hashgrid", hidden=16, layers=2,
+                                    encoding_options=dict(n_levels=6, log2_table=10, base_res=4, max_res=128)))
+    with torch.no_grad():
+        for g in (ngp.encoding, mixed.encoding):
+            g.embeddings.uniform_(-1, 1)
+        raw, geo = ngp.raw_density(x)
+        ref = ngp.density_net(brute_force(ngp.encoding, x))
+        torch.testing.assert_close(raw, ref[:, 0], rtol=1e-5, atol=1e-5)
+        torch.testing.assert_close(geo, ref[:, 1:], rtol=1e-5, atol=1e-5)
+        torch.testing.assert_close(mixed.features(x), mixed.backbone(brute_force(mixed.encoding, x)), rtol=1e-5, atol=1e-5)
+
+
+def test_mixed_hash_grid_field_loads_checkpoints_of_the_wrapped_grid():
+    """Before the grid read ``[-1, 1]`` itself, MLP fields wrapped it: ``encoding.inner.embeddings``."""
+    options = dict(encoding="hashgrid", hidden=16, layers=2, encoding_options=dict(n_levels=4, log2_table=10, max_res=32))
+    field = build_field("mlp", options)
+    state = field.state_dict()
+    old = {("encoding.inner.embeddings" if k == "encoding.embeddings" else k): v.clone() + 1.0 for k, v in state.items()}
+    fresh = build_field("mlp", options)
+    fresh.load_state_dict(old)
+    assert torch.equal(fresh.encoding.embeddings, old["encoding.inner.embeddings"])
 
 
 def test_level_resolutions_grow_geometrically():

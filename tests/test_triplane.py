@@ -97,6 +97,29 @@ def test_plane_regularisers():
     assert enc.regularization(time_l1=1.0, time_smoothness=1.0).item() == 0.0  # time planes start at 1
 
 
+def test_plane_encoding_reads_times_in_unit_interval():
+    """Time axes take the renderer's ``[0, 1]`` times; features equal sampling the planes at
+    ``2 t - 1``, as the dynamic fields did before the encoding mapped times itself."""
+    torch.manual_seed(0)
+    enc = PlaneEncoding(4, 3, (6, 9), time_dims=(3,), time_resolution=5)
+    with torch.no_grad():
+        for p in enc.temporal_planes():
+            p.uniform_(0.5, 1.5)
+    x = torch.cat([torch.rand(200, 3) * 2 - 1, torch.rand(200, 1)], dim=-1)
+    old = torch.cat([x[:, :3], x[:, 3:] * 2.0 - 1.0], dim=-1)
+    reference, k = [], 0
+    for _ in enc.resolutions:
+        acc = 1.0
+        for a, b in enc.pairs:
+            grid = old[:, [a, b]].reshape(1, -1, 1, 2)
+            acc = acc * torch.nn.functional.grid_sample(enc.planes[k][None], grid, align_corners=True,
+                                                        padding_mode="border")[0, :, :, 0].t()
+            k += 1
+        reference.append(acc)
+    with torch.no_grad():
+        torch.testing.assert_close(enc(x), torch.cat(reference, dim=-1), rtol=1e-6, atol=1e-6)
+
+
 def test_bad_options_raise_one_line_errors():
     with pytest.raises(NeuralFieldsError, match="reduce"):
         build_field("triplane", dict(reduce="max"))

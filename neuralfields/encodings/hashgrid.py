@@ -26,7 +26,11 @@ PRIMES = (1, 2654435761, 805459861, 3674653429)
 
 
 class HashGrid(nn.Module):
-    """``x [N, D]`` in ``[0, 1]^D`` -> features ``[N, n_levels * n_features]``."""
+    """``x [N, D]`` in ``[-1, 1]^D`` (clamped there) -> features ``[N, n_levels * n_features]``.
+
+    Level ``l`` spans the cube with ``resolution[l]`` cells per axis, so a point's grid position
+    is ``(x + 1) / 2 * resolution``: the renderer's coordinates go in as they are.
+    """
 
     def __init__(self, in_dim: int = 3, n_levels: int = 16, n_features: int = 2, log2_table: int = 19,
                  base_res: int = 16, max_res: int = 2048, init_scale: float = 1e-4):
@@ -112,7 +116,9 @@ def corner_indices(x: Tensor, resolution: Tensor, multipliers: Tensor, corners: 
     Written without data-dependent branches so ``torch.compile`` fuses it into one loop:
     eagerly, each of these elementwise ops streams the whole ``[N, L, 2^D]`` tensor.
     """
-    pos = x.clamp(0.0, 1.0)[:, None, :] * resolution[None, :, None]  # [N, L, D]
+    # Halving is exact in binary floating point: bitwise the same positions as clamping
+    # (x + 1) / 2 to [0, 1] and scaling by the resolution.
+    pos = (x.clamp(-1.0, 1.0) + 1.0)[:, None, :] * (0.5 * resolution)[None, :, None]  # [N, L, D]
     base = pos.floor()
     frac = pos - base
     base = base.long()

@@ -31,13 +31,14 @@ def sample_plane(plane: Tensor, uv: Tensor) -> Tensor:
 
 
 class PlaneEncoding(nn.Module):
-    """``x [N, D]`` in ``[-1, 1]^D`` -> ``[N, n_features * len(resolutions)]``.
+    """``x [N, D]`` -> ``[N, n_features * len(resolutions)]``: space axes in ``[-1, 1]``, time
+    axes (``time_dims``) in ``[0, 1]``, as the renderer hands them.
 
     Args:
         in_dim: input dimensions (2, 3, or 4 with time last).
         n_features: channels per plane.
         resolutions: plane sizes; a time axis uses ``time_resolution`` instead.
-        time_dims: indices of axes that are time (their planes initialise to 1).
+        time_dims: indices of axes that are time, in ``[0, 1]`` (their planes initialise to 1).
         reduce: ``product`` (K-Planes) or ``sum`` (EG3D-style tri-planes).
         init_range: uniform initialisation of space-only planes (positive, so products start
             away from zero and every plane receives gradient).
@@ -54,6 +55,8 @@ class PlaneEncoding(nn.Module):
         self.in_dim, self.n_features, self.reduce = in_dim, n_features, reduce
         self.pairs = list(itertools.combinations(range(in_dim), 2)) if in_dim > 1 else [(0, 0)]
         self.time_dims = tuple(time_dims)
+        # Which input axes are times (mapped from [0, 1] to the planes' [-1, 1] in forward).
+        self.register_buffer("is_time", torch.tensor([d in self.time_dims for d in range(in_dim)]), persistent=False)
         self.resolutions = tuple(int(r) for r in resolutions)
         self.time_resolution = int(time_resolution)
         self.out_dim = n_features * len(self.resolutions)
@@ -71,6 +74,8 @@ class PlaneEncoding(nn.Module):
         return pair[0] in self.time_dims or pair[1] in self.time_dims
 
     def forward(self, x: Tensor) -> Tensor:
+        if self.time_dims:
+            x = torch.where(self.is_time, x * 2.0 - 1.0, x)
         uvs = [x[:, [a, b]] for a, b in self.pairs]  # gathered once, shared by all resolutions
         outputs = []
         k = 0

@@ -18,10 +18,9 @@ from typing import Callable
 import torch
 from torch import Tensor, nn
 
-from ..config import from_dict
 from ..errors import NeuralFieldsError
-
-Modulate = Callable[[int, Tensor], Tensor]
+from ..registry import Registry
+from .base import Configurable, Modulate, linear_stack, register_configurable, run_stack
 
 
 class Backbone(nn.Module):
@@ -48,37 +47,18 @@ class Backbone(nn.Module):
         """
 
 
-def layer_inputs(in_dim: int, hidden: int, layers: int, skips: list[int]) -> list[int]:
-    """Input width of each hidden layer: the encoded input is concatenated before skip layers."""
-    return [in_dim if i == 0 else hidden + (in_dim if i in skips else 0) for i in range(layers)]
-
-
-@dataclass
-class BackboneSpec:
-    name: str
-    cls: type
-    options_cls: type
-
-
-BACKBONES: dict[str, BackboneSpec] = {}
+BACKBONES: Registry[Configurable] = Registry("backbone")
 
 
 def register_backbone(name: str, options_cls: type) -> Callable[[type], type]:
     """Class decorator: make a backbone available as ``backbone = name``."""
-
-    def wrap(cls: type) -> type:
-        BACKBONES[name] = BackboneSpec(name, cls, options_cls)
-        return cls
-
-    return wrap
+    return register_configurable(BACKBONES, name, options_cls)
 
 
 def build_backbone(name: str, options: dict | None, in_dim: int, hidden: int, layers: int,
                    skips: list[int]) -> Backbone:
-    if name not in BACKBONES:
-        raise NeuralFieldsError(f"unknown backbone '{name}'; available: {', '.join(sorted(BACKBONES))}")
     spec = BACKBONES[name]
-    opts = from_dict(spec.options_cls, dict(options or {}), f"backbone '{name}' options")
+    opts = spec.options(options, "backbone")
     if layers < 1:
         raise NeuralFieldsError(f"backbone '{name}': layers must be at least 1, got {layers}")
     return spec.cls(in_dim, hidden, layers, list(skips), opts)
@@ -93,13 +73,14 @@ class LayeredBackbone(Backbone):
     """``u = scale_i * (W_i x + b_i)``, optional ``modulate(i, u)``, then ``activation(u)``, per layer.
 
     Subclasses give the activation and, where their paper prescribes them, per-layer scales and
-    initialisations (set ``self.scales`` and re-initialise ``self.linears`` in ``__init__``).
+    initialisations (``init(i, linear)`` re-draws layer ``i``; see :func:`~.base.linear_stack`).
     """
 
-    def __init__(self, in_dim: int, hidden: int, layers: int, skips: list[int], scale: float = 1.0):
+    def __init__(self, in_dim: int, hidden: int, layers: int, skips: list[int], scale: float = 1.0,
+                 init: Callable[[int, nn.Linear], None] | None = None):
         super().__init__()
         self.skips = set(skips)
-        self.linears = nn.ModuleList(nn.Linear(d, hidden) for d in layer_inputs(in_dim, hidden, layers, skips))
+        self.linears = linear_stack(in_dim, hidden, layers, skips, init)
         self.scales = [scale] * layers
         self.out_dim, self.n_sites = hidden, layers
 
@@ -108,17 +89,7 @@ class LayeredBackbone(Backbone):
 
     def forward(self, h: Tensor, modulate: Modulate | None = None, record: list | None = None) -> Tensor:
         """``h [N, in_dim]`` -> ``[N, hidden]``; ``record`` collects every layer's ``u``."""
-        x = h
-        for i, (linear, scale) in enumerate(zip(self.linears, self.scales)):
-            if i in self.skips and i > 0:
-                x = torch.cat([x, h], dim=-1)
-            u = linear(x) if scale == 1.0 else scale * linear(x)
-            if modulate is not None:
-                u = modulate(i, u)
-            if record is not None:
-                record.append(u)
-            x = self.activation(u)
-        return x
+        return run_stack(self.linears, h, self.activation, self.scales, self.skips, modulate, record=record)
 
 
 @register_backbone("relu", ReLUOptions)

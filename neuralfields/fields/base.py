@@ -9,21 +9,29 @@ A field maps points to density and colour and knows nothing about rays or camera
   None for fields built with ``view_dependent=False`` (2D image fitting).
 
 Points arrive normalised: the scene box maps to ``[-1, 1]^in_dim``; times lie in ``[0, 1]``.
-Fields register themselves by name with a typed config dataclass; :func:`build_field` builds
-one from ``FieldConfig(name, options)``.
+Encodings read both as they are, so fields pass them on without remapping. Tensors made while
+computing live on the inputs' device; constants are registered buffers (``field.to`` moves them).
+
+Fields register themselves by name with a typed config dataclass in :data:`FIELDS`;
+:func:`build_field` builds one from ``FieldConfig(name, options)``. Encodings and backbones use
+the same kind of registry entry (:class:`Configurable`), and every MLP is built by
+:func:`linear_stack`.
 """
 
 from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
-from typing import Callable
+from typing import Callable, Collection, Iterable, Sequence, TypeVar
 
 import torch
 from torch import Tensor, nn
 
 from ..config import from_dict
 from ..errors import NeuralFieldsError
+from ..registry import Registry
+
+T = TypeVar("T")
 
 
 class _TruncExp(torch.autograd.Function):
@@ -86,32 +94,61 @@ class Field(nn.Module):
         return [{"params": list(self.parameters()), "lr": lr, "weight_decay": weight_decay}]
 
 
-@dataclass
-class FieldSpec:
+@dataclass(frozen=True)
+class Configurable:
+    """A registry entry: something built by name (a field class, a backbone class, an encoding
+    builder) and the dataclass of its options."""
+
     name: str
-    cls: type
-    config_cls: type
+    build: Callable
+    options_cls: type
+
+    @property
+    def cls(self) -> Callable:
+        """The registered class (fields and backbones register classes)."""
+        return self.build
+
+    @property
+    def config_cls(self) -> type:
+        return self.options_cls
+
+    def options(self, values: dict | None, kind: str):
+        """``options_cls`` filled from ``values``; unknown keys fail naming ``kind`` and the entry."""
+        return from_dict(self.options_cls, dict(values or {}), f"{kind} '{self.name}' options")
 
 
-FIELDS: dict[str, FieldSpec] = {}
+def register_configurable(registry: Registry[Configurable], name: str, options_cls: type) -> Callable:
+    """Decorator registering its target in ``registry`` as ``name`` with options ``options_cls``."""
+    return registry.register(name, wrap=lambda key, target: Configurable(key, target, options_cls))
+
+
+def lookup(registry: Registry[T], name: str, where: str | None = None) -> T:
+    """``registry[name]``; its one-line error is prefixed with ``where`` (the option it came from)."""
+    try:
+        return registry[name]
+    except NeuralFieldsError as exc:
+        if where is None:
+            raise
+        raise NeuralFieldsError(f"{where}: {exc}") from None
+
+
+FIELDS: Registry[Configurable] = Registry("field")
 
 
 def register_field(name: str, config_cls: type) -> Callable[[type], type]:
     """Class decorator: make a field available as ``--field name`` with options ``config_cls``."""
+    store = register_configurable(FIELDS, name, config_cls)
 
     def wrap(cls: type) -> type:
-        FIELDS[name] = FieldSpec(name, cls, config_cls)
         cls.field_name = name
-        return cls
+        return store(cls)
 
     return wrap
 
 
 def field_config(name: str, options: dict | None = None):
     """The typed config of field ``name`` with ``options`` applied (unknown keys are rejected)."""
-    if name not in FIELDS:
-        raise NeuralFieldsError(f"unknown field '{name}'; available: {', '.join(sorted(FIELDS))}")
-    return from_dict(FIELDS[name].config_cls, dict(options or {}), f"field '{name}' options")
+    return FIELDS[name].options(options, "field")
 
 
 def build_field(name: str, options: dict | None = None, in_dim: int = 3, view_dependent: bool = True,
@@ -130,15 +167,81 @@ def resolved_options(name: str, options: dict | None = None) -> dict:
     return dataclasses.asdict(field_config(name, options))
 
 
+# ------------------------------------------------------------------------------------- MLPs
+# Every MLP in the fields is built from ``linear_stack`` and run by ``run_stack`` (or wrapped in an
+# ``nn.Sequential`` by ``mlp``); the containers differ only to keep checkpoints' parameter names.
+
+Modulate = Callable[[int, Tensor], Tensor]
+"""``modulate(layer, u) -> u``: rescales and shifts hidden layer ``layer``'s pre-activation ``u [N, width]``."""
+
+
+def layer_inputs(in_dim: int, hidden: int, layers: int, skips: Iterable[int] = ()) -> list[int]:
+    """Input width of each hidden layer: the encoded input is concatenated before skip layers."""
+    skips = set(skips)
+    return [in_dim if i == 0 else hidden + (in_dim if i in skips else 0) for i in range(layers)]
+
+
+def linear_stack(in_dim: int, hidden: int, layers: int, skips: Iterable[int] = (),
+                 init: Callable[[int, nn.Linear], None] | None = None) -> nn.ModuleList:
+    """``layers`` linear maps to width ``hidden`` (input widths from :func:`layer_inputs`).
+
+    All layers get PyTorch's default initialisation first; ``init(i, linear)`` then re-draws
+    layer ``i`` (SIREN), in layer order, so the random stream does not depend on ``init``.
+    """
+    linears = nn.ModuleList(nn.Linear(d, hidden) for d in layer_inputs(in_dim, hidden, layers, skips))
+    if init is not None:
+        with torch.no_grad():
+            for i, linear in enumerate(linears):
+                init(i, linear)
+    return linears
+
+
+def run_stack(linears: Iterable[nn.Linear], h: Tensor, activation: Callable[[Tensor], Tensor],
+              scales: Sequence[float] | None = None, skips: Collection[int] = (), modulate: Modulate | None = None,
+              first_site: int = 0, record: list | None = None) -> Tensor:
+    """``h [N, in_dim] -> [N, hidden]``: per layer ``u = scale * linear(x)``, ``modulate(first_site + i, u)``,
+    ``activation(u)``; layers in ``skips`` (except the first) also read ``h``; ``record`` collects every ``u``."""
+    x = h
+    for i, linear in enumerate(linears):
+        if i in skips and i > 0:
+            x = torch.cat([x, h], dim=-1)
+        scale = 1.0 if scales is None else scales[i]
+        u = linear(x) if scale == 1.0 else scale * linear(x)
+        if modulate is not None:
+            u = modulate(first_site + i, u)
+        if record is not None:
+            record.append(u)
+        x = activation(u)
+    return x
+
+
 def mlp(in_dim: int, hidden: int, n_hidden_layers: int, out_dim: int, activation: type = nn.ReLU,
         out_activation: nn.Module | None = None) -> nn.Sequential:
-    """A plain MLP: ``n_hidden_layers`` hidden layers of width ``hidden``."""
+    """A plain MLP ``[N, in_dim] -> [N, out_dim]``: ``n_hidden_layers`` hidden layers of width ``hidden``."""
     layers: list[nn.Module] = []
-    dim = in_dim
-    for _ in range(n_hidden_layers):
-        layers += [nn.Linear(dim, hidden), activation()]
-        dim = hidden
-    layers.append(nn.Linear(dim, out_dim))
+    for linear in linear_stack(in_dim, hidden, n_hidden_layers):
+        layers += [linear, activation()]
+    layers.append(nn.Linear(hidden if n_hidden_layers else in_dim, out_dim))
     if out_activation is not None:
         layers.append(out_activation)
     return nn.Sequential(*layers)
+
+
+class ModulatedMLP(nn.Module):
+    """``[N, in_dim] -> [N, out_dim]``: ``layers`` ReLU hidden layers whose pre-activations a
+    ``modulate`` callback may rescale, then a linear output (optionally zero-initialised)."""
+
+    def __init__(self, in_dim: int, hidden: int, layers: int, out_dim: int, zero_init_output: bool = False,
+                 out_activation: nn.Module | None = None):
+        super().__init__()
+        self.hidden_layers = linear_stack(in_dim, hidden, layers)
+        self.output = nn.Linear(hidden if layers else in_dim, out_dim)
+        self.out_activation = out_activation
+        self.n_sites, self.width = layers, hidden
+        if zero_init_output:
+            nn.init.zeros_(self.output.weight)
+            nn.init.zeros_(self.output.bias)
+
+    def forward(self, h: Tensor, modulate: Modulate | None = None) -> Tensor:
+        out = self.output(run_stack(self.hidden_layers, h, torch.relu, modulate=modulate))
+        return out if self.out_activation is None else self.out_activation(out)

@@ -29,6 +29,8 @@ from torch import Tensor, nn
 
 from ..encodings import PlaneEncoding
 from ..errors import NeuralFieldsError
+from ..registry import Registry
+from .base import lookup
 
 
 def layer_norm(u: Tensor, eps: float = 1e-5) -> Tensor:
@@ -39,7 +41,14 @@ def layer_norm(u: Tensor, eps: float = 1e-5) -> Tensor:
     return centred * torch.rsqrt(var + eps)
 
 
-NORMS: dict[str, Callable[[Tensor], Tensor]] = {"layer": layer_norm, "none": lambda u: u}
+def no_norm(u: Tensor) -> Tensor:
+    return u
+
+
+# Normalisations applied to pre-activations before modulating them (CAM's and the time grid's).
+NORMS: Registry[Callable[[Tensor], Tensor]] = Registry("norm")
+NORMS.register("layer", layer_norm)
+NORMS.register("none", no_norm)
 
 
 @dataclass
@@ -55,8 +64,7 @@ class CoordinateModulation(nn.Module):
 
     def __init__(self, in_dim: int, n_sites: int, options: CAMOptions):
         super().__init__()
-        if options.norm not in NORMS:
-            raise NeuralFieldsError(f"CAM option norm: unknown '{options.norm}'; available: {', '.join(NORMS)}")
+        lookup(NORMS, options.norm, "CAM option norm")
         if in_dim not in (2, 3):
             raise NeuralFieldsError(f"CAM supports 2D and 3D inputs, got {in_dim}D")
         res = options.resolution_2d if in_dim == 2 else options.resolution_3d

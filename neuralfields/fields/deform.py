@@ -27,9 +27,9 @@ from torch import Tensor, nn
 
 from ..encodings import PlaneEncoding
 from ..errors import NeuralFieldsError
-from .base import FIELDS, Field, build_field, register_field
+from .base import FIELDS, Field, ModulatedMLP, build_field, register_field
 from .kplanes import SpaceTimeOptions, time_or_zero, with_time
-from .time_modulation import ModulatedMLP, TimeModulation
+from .time_modulation import TimeModulation
 
 
 @dataclass

@@ -2,7 +2,8 @@
 
 ``encoding = "frequency"`` with ``encoding_options = {n_frequencies = 10}`` picks NeRF's positional
 encoding; ``none`` feeds raw coordinates (SIREN, WIRE); ``hashgrid`` and ``planes`` give the mixed
-fields (hash grid + SIREN decoder, tri-plane + ReLU decoder, ...). Each builder returns a module
+fields (hash grid + SIREN decoder, tri-plane + ReLU decoder, ...). Every encoding reads the
+renderer's ``[-1, 1]^D`` points as they are (no remapping here). Each builder returns a module
 with an ``out_dim`` attribute; modules that hold feature tables set ``is_grid = True`` so fields
 can give them their own learning rate.
 """
@@ -14,36 +15,23 @@ from typing import Callable
 
 from torch import Tensor, nn
 
-from ..config import from_dict
 from ..encodings import FrequencyEncoding, HashGrid, PlaneEncoding, SphericalHarmonics
 from ..errors import NeuralFieldsError
+from ..registry import Registry
+from .base import Configurable, lookup, register_configurable
+
+ENCODINGS: Registry[Configurable] = Registry("encoding")
 
 
-@dataclass
-class EncodingSpec:
-    name: str
-    build: Callable[[int, object], nn.Module]
-    options_cls: type
-
-
-ENCODINGS: dict[str, EncodingSpec] = {}
-
-
-def register_encoding(name: str, options_cls: type):
+def register_encoding(name: str, options_cls: type) -> Callable:
     """Decorator registering ``build(in_dim, options) -> module`` under ``name``."""
-
-    def wrap(build: Callable[[int, object], nn.Module]):
-        ENCODINGS[name] = EncodingSpec(name, build, options_cls)
-        return build
-
-    return wrap
+    return register_configurable(ENCODINGS, name, options_cls)
 
 
 def build_encoding(name: str, options: dict | None, in_dim: int, where: str = "encoding") -> nn.Module:
-    if name not in ENCODINGS:
-        raise NeuralFieldsError(f"unknown {where} '{name}'; available: {', '.join(sorted(ENCODINGS))}")
-    spec = ENCODINGS[name]
-    return spec.build(in_dim, from_dict(spec.options_cls, dict(options or {}), f"{where} '{name}' options"))
+    """The encoding ``name`` of ``in_dim``-D inputs; ``where`` names the option in errors (``dir_encoding``)."""
+    spec = lookup(ENCODINGS, name, None if where == "encoding" else f"field option {where}")
+    return spec.build(in_dim, spec.options(options, where))
 
 
 class Identity(nn.Module):
@@ -57,19 +45,6 @@ class Identity(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         return x
-
-
-class UnitCube(nn.Module):
-    """Adapts an encoding over ``[0, 1]^D`` (the hash grid) to points in ``[-1, 1]^D``."""
-
-    is_grid = True
-
-    def __init__(self, inner: nn.Module):
-        super().__init__()
-        self.inner, self.out_dim = inner, inner.out_dim
-
-    def forward(self, x: Tensor) -> Tensor:
-        return self.inner((x + 1.0) * 0.5)
 
 
 @dataclass
@@ -111,6 +86,8 @@ def _sh(in_dim: int, opts: SHOptions) -> nn.Module:
 
 @dataclass
 class HashGridOptions:
+    """Hash-grid options (also the first options of the ``ngp`` field)."""
+
     n_levels: int = 16
     n_features: int = 2
     log2_table: int = 16
@@ -118,9 +95,25 @@ class HashGridOptions:
     max_res: int = 1024
 
 
+def hash_grid(in_dim: int, opts: HashGridOptions, res_scale: float = 1.0) -> HashGrid:
+    """The hash grid of ``opts``; ``res_scale`` multiplies the finest resolution (``aabb_scale``)."""
+    return HashGrid(in_dim, opts.n_levels, opts.n_features, opts.log2_table, opts.base_res,
+                    int(opts.max_res * res_scale))
+
+
+def _unwrapped_hash_grid_keys(state_dict: dict, prefix: str, *_) -> None:
+    """Checkpoints from before the hash grid took ``[-1, 1]`` wrapped it: ``inner.embeddings``."""
+    old = prefix + "inner.embeddings"
+    if old in state_dict:
+        state_dict[prefix + "embeddings"] = state_dict.pop(old)
+
+
 @register_encoding("hashgrid", HashGridOptions)
 def _hashgrid(in_dim: int, opts: HashGridOptions) -> nn.Module:
-    return UnitCube(HashGrid(in_dim, opts.n_levels, opts.n_features, opts.log2_table, opts.base_res, opts.max_res))
+    enc = hash_grid(in_dim, opts)
+    enc.is_grid = True
+    enc._register_load_state_dict_pre_hook(_unwrapped_hash_grid_keys)
+    return enc
 
 
 @dataclass

@@ -18,8 +18,8 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
-from .base import register_field
-from .time_modulation import Modulate, TimeModulation
+from .base import Modulate, register_field
+from .time_modulation import TimeModulation
 from .triplane import TriplaneConfig, TriplaneField
 
 
@@ -41,8 +41,8 @@ def time_or_zero(x: Tensor, t: Tensor | None) -> Tensor:
 
 
 def with_time(x: Tensor, t: Tensor | None) -> Tensor:
-    """``[N, D + 1]``: points in ``[-1, 1]^D`` with times in [0, 1] mapped to [-1, 1] (None -> time 0)."""
-    return torch.cat([x, time_or_zero(x, t) * 2.0 - 1.0], dim=-1)
+    """``[N, D + 1]``: points ``x [N, D]`` and times ``t [N, 1]`` as they are (None -> time 0)."""
+    return torch.cat([x, time_or_zero(x, t)], dim=-1)
 
 
 @dataclass

@@ -16,18 +16,26 @@ field.options.encoding=hashgrid --set field.options.backbone=siren``.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Callable
 
 import torch
 from torch import Tensor, nn
 
 from ..config import from_dict
-from ..errors import NeuralFieldsError
+from ..registry import Registry
 from .backbones import build_backbone
-from .base import Field, register_field
-from .input_encodings import build_encoding
+from .base import Field, lookup, mlp, register_field
 from .coordinate_modulation import CAMOptions, CoordinateModulation
+from .input_encodings import build_encoding
 
-COLOR_ACTIVATIONS = {"sigmoid": torch.sigmoid, "identity": lambda x: x}
+
+def identity(x: Tensor) -> Tensor:
+    return x
+
+
+COLOR_ACTIVATIONS: Registry[Callable[[Tensor], Tensor]] = Registry("color activation")
+COLOR_ACTIVATIONS.register("sigmoid", torch.sigmoid)
+COLOR_ACTIVATIONS.register("identity", identity)
 
 
 @dataclass
@@ -56,9 +64,7 @@ class MLPField(Field):
 
     def __init__(self, cfg: MLPFieldConfig, in_dim: int = 3, view_dependent: bool = True, out_dim: int = 3, **_):
         super().__init__()
-        if cfg.color_activation not in COLOR_ACTIVATIONS:
-            raise NeuralFieldsError(f"field option color_activation: unknown '{cfg.color_activation}'; "
-                                    f"available: {', '.join(COLOR_ACTIVATIONS)}")
+        self._color_act = lookup(COLOR_ACTIVATIONS, cfg.color_activation, "field option color_activation")
         self.cfg, self.in_dim = cfg, in_dim
         self.encoding = build_encoding(cfg.encoding, cfg.encoding_options, in_dim)
         self.backbone = build_backbone(cfg.backbone, cfg.backbone_options, self.encoding.out_dim,
@@ -69,15 +75,9 @@ class MLPField(Field):
             self.modulation = CoordinateModulation(in_dim, self.backbone.n_sites, opts)
         self.geo_dim = self.backbone.out_dim
         self.density_head = nn.Linear(self.geo_dim, 1)
-        self._color_act = COLOR_ACTIVATIONS[cfg.color_activation]
         if view_dependent:
             self.dir_encoding = build_encoding(cfg.dir_encoding, cfg.dir_encoding_options, 3, "dir_encoding")
-            layers: list[nn.Module] = []
-            dim = self.dir_encoding.out_dim + self.geo_dim
-            for _ in range(cfg.color_layers):
-                layers += [nn.Linear(dim, cfg.color_hidden), nn.ReLU()]
-                dim = cfg.color_hidden
-            self.color_head = nn.Sequential(*layers, nn.Linear(dim, out_dim))
+            self.color_head = mlp(self.dir_encoding.out_dim + self.geo_dim, cfg.color_hidden, cfg.color_layers, out_dim)
         else:
             self.dir_encoding = None
             self.color_head = nn.Linear(self.geo_dim, out_dim)

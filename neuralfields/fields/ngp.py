@@ -7,16 +7,14 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
-from ..encodings import HashGrid, SphericalHarmonics
+from ..encodings import SphericalHarmonics
 from .base import Field, mlp, register_field
+from .input_encodings import HashGridOptions, hash_grid
 
 
 @dataclass
-class NGPConfig:
-    n_levels: int = 16
-    n_features: int = 2
+class NGPConfig(HashGridOptions):
     log2_table: int = 19
-    base_res: int = 16
     max_res: int = 2048  # multiplied by aabb_scale so detail per unit length stays the same
     geo_dim: int = 15  # geometry features passed to the colour head
     hidden: int = 64
@@ -33,15 +31,14 @@ class NGPField(Field):
                  aabb_scale: float = 1.0, **_):
         super().__init__()
         self.cfg, self.in_dim, self.geo_dim = cfg, in_dim, cfg.geo_dim
-        self.encoding = HashGrid(in_dim, cfg.n_levels, cfg.n_features, cfg.log2_table, cfg.base_res,
-                                 int(cfg.max_res * aabb_scale))
+        self.encoding = hash_grid(in_dim, cfg, aabb_scale)
         self.density_net = mlp(self.encoding.out_dim, cfg.hidden, 1, 1 + cfg.geo_dim)
         self.dir_encoding = SphericalHarmonics(cfg.sh_degree) if view_dependent else None
         dir_dim = self.dir_encoding.out_dim if view_dependent else 0
         self.color_net = mlp(dir_dim + cfg.geo_dim, cfg.hidden, cfg.color_layers, out_dim, out_activation=nn.Sigmoid())
 
     def raw_density(self, x: Tensor, t: Tensor | None = None) -> tuple[Tensor, Tensor]:
-        h = self.density_net(self.encoding((x + 1.0) * 0.5))
+        h = self.density_net(self.encoding(x))
         return h[:, 0], h[:, 1:]
 
     def color(self, x: Tensor, d: Tensor | None, geo: Tensor, t: Tensor | None = None) -> Tensor:

@@ -22,8 +22,8 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
-from .backbones import LayeredBackbone, Modulate, register_backbone
-from .base import register_field
+from .backbones import LayeredBackbone, register_backbone
+from .base import Modulate, register_field
 from .mlp_field import MLPField, MLPFieldConfig
 
 
@@ -34,6 +34,7 @@ class SirenOptions:
 
 
 def siren_uniform_(linear: nn.Linear, bound: float) -> nn.Linear:
+    """Weights and biases of ``linear`` drawn from ``U(-bound, bound)``."""
     with torch.no_grad():
         linear.weight.uniform_(-bound, bound)
         linear.bias.uniform_(-bound, bound)
@@ -45,11 +46,14 @@ class SirenBackbone(LayeredBackbone):
     """Stack of sine layers ``sin(omega * (W x + b))``."""
 
     def __init__(self, in_dim: int, hidden: int, layers: int, skips: list[int], options: SirenOptions):
-        super().__init__(in_dim, hidden, layers, skips)
-        self.scales = [options.first_omega] + [options.hidden_omega] * (layers - 1)
-        for i, (linear, omega) in enumerate(zip(self.linears, self.scales)):
+        scales = [options.first_omega] + [options.hidden_omega] * (layers - 1)
+
+        def init(i: int, linear: nn.Linear) -> None:
             fan_in = linear.in_features
-            siren_uniform_(linear, 1.0 / fan_in if i == 0 else math.sqrt(6.0 / fan_in) / omega)
+            siren_uniform_(linear, 1.0 / fan_in if i == 0 else math.sqrt(6.0 / fan_in) / scales[i])
+
+        super().__init__(in_dim, hidden, layers, skips, init=init)
+        self.scales = scales
 
     def activation(self, u: Tensor) -> Tensor:
         return torch.sin(u)

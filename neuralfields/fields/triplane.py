@@ -21,8 +21,7 @@ from torch import Tensor, nn
 
 from ..encodings import PlaneEncoding, SphericalHarmonics
 from ..errors import NeuralFieldsError
-from .base import Field, register_field, trunc_exp
-from .time_modulation import ModulatedMLP, Modulate
+from .base import Field, Modulate, ModulatedMLP, register_field, trunc_exp
 
 
 # Products of planes trained at high rates can push raw densities past exp's float32 range, and one
@@ -90,7 +89,7 @@ class TriplaneField(Field):
 
     # Hooks for time-dependent subclasses.
     def plane_inputs(self, x: Tensor, t: Tensor | None) -> Tensor:
-        """Encoding input ``[N, D]`` in ``[-1, 1]^D`` for points ``x [N, in_dim]`` (and times ``t [N, 1]``)."""
+        """Encoding input ``[N, D]``: points ``x [N, in_dim]`` in ``[-1, 1]`` (and times ``t [N, 1]`` in ``[0, 1]``)."""
         return x
 
     def modulators(self, t: Tensor | None) -> tuple[Modulate | None, Modulate | None]:

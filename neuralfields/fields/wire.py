@@ -35,8 +35,8 @@ import torch
 from torch import Tensor, nn
 
 from ..errors import NeuralFieldsError
-from .backbones import Backbone, LayeredBackbone, Modulate, layer_inputs, register_backbone
-from .base import register_field
+from .backbones import Backbone, LayeredBackbone, register_backbone
+from .base import Modulate, layer_inputs, linear_stack, register_field, run_stack
 from .mlp_field import MLPField, MLPFieldConfig
 
 
@@ -86,6 +86,11 @@ def complex_gabor(ur: Tensor, ui: Tensor, ratio: float) -> tuple[Tensor, Tensor]
     return magnitude * torch.cos(ur), magnitude * torch.sin(ur)
 
 
+def gaussian(u: Tensor) -> Tensor:
+    """The low-pass path's scaling function ``exp(-u^2)``."""
+    return torch.exp(-u.square())
+
+
 def modulate_complex(modulate: Modulate, site: int, ur: Tensor, ui: Tensor) -> tuple[Tensor, Tensor]:
     u = modulate(site, torch.complex(ur, ui))
     return u.real, u.imag
@@ -115,7 +120,7 @@ class ComplexWaveletBackbone(Backbone):
         band = max(1, int(round((hidden - low) / math.sqrt(2.0))))
         self.band_first = nn.Linear(in_dim, band)
         self.band_hidden = nn.ModuleList(ComplexLinear(d, band) for d in layer_inputs(in_dim, band, layers, skips)[1:])
-        self.low_linears = nn.ModuleList(nn.Linear(d, low) for d in layer_inputs(in_dim, low, layers, skips)) if low else nn.ModuleList()
+        self.low_linears = linear_stack(in_dim, low, layers, skips) if low else nn.ModuleList()
         self.band_width, self.low_width = band, low
         self.out_dim, self.n_sites = low + 2 * band, 2 * layers
         self.place_atoms(torch.rand(band, in_dim) * 2 - 1)
@@ -149,16 +154,10 @@ class ComplexWaveletBackbone(Backbone):
                 ur, ui = modulate_complex(modulate, i, ur, ui)
             re, im = complex_gabor(ur, ui, ratio)
         feats = [re, im]
-        if self.low_width:
-            x = h
-            for i, linear in enumerate(self.low_linears):
-                if i in self.skips and i > 0:
-                    x = torch.cat([x, h], dim=-1)
-                u = o.lowpass_sigma * linear(x)
-                if modulate is not None:
-                    u = modulate(self.layers + i, u)
-                x = torch.exp(-u.square())
-            feats.insert(0, x)
+        if self.low_width:  # Gaussian layers exp(-u^2), u = s z; their sites follow the band-pass ones
+            low = run_stack(self.low_linears, h, gaussian, [o.lowpass_sigma] * self.layers, self.skips, modulate,
+                            first_site=self.layers)
+            feats.insert(0, low)
         return torch.cat(feats, dim=-1)
 
 
