@@ -23,12 +23,12 @@ from .errors import NeuralFieldsError, file_error
 @dataclass
 class DataConfig:
     path: str = ""  # folder of posed images; empty means the built-in demo scene
-    format: str = "auto"  # auto | blender | ngp (auto detects from the files)
+    format: str = "auto"  # auto | blender | nerfstudio | ngp | colmap | llff (auto detects from the files)
     downscale: float = 1.0  # images and intrinsics are resized by 1/downscale on load
     background: str = "white"  # white | black | random (random trains with noise, evaluates on white)
     scene_box: list[float] | None = None  # [xmin, ymin, zmin, xmax, ymax, zmax] overrides the loader's box
     near: float = 0.05  # rays start at least this far from the camera
-    val_every: int = 8  # single-file formats hold out every Nth frame for val/test
+    val_every: int = 8  # captures without split files hold out every Nth image for val/test (LLFF protocol)
 
 
 @dataclass
@@ -39,6 +39,7 @@ class FieldConfig:
 
 @dataclass
 class RenderConfig:
+    sampler: str = "occupancy"  # a registered sampler (see ``neuralfields.render.SAMPLERS``)
     grid_resolution: int = 128  # occupancy cells per axis and cascade
     render_step_size: float | None = None  # None: inner box diagonal / samples_per_diagonal
     samples_per_diagonal: int = 512
@@ -60,6 +61,8 @@ class TrainConfig:
     decay_milestones: list[float] = default(default_factory=lambda: [0.5, 0.75, 0.9])  # fractions of steps
     decay_gamma: float = 0.33
     loss: str = "huber"  # huber | mse
+    # The occupancy sampler's update cadence (it owns the schedule; the values live here so that
+    # one section holds everything that changes with the length of a run).
     grid_update_every: int = 16
     grid_warmup_steps: int = 256  # until then every cell is refreshed at each update
     grid_ema_decay: float = 0.95

@@ -1,4 +1,4 @@
-"""A renderable scene model: field + occupancy grid + renderer, and the facts needed to rebuild it.
+"""A renderable scene model: field + sampler + renderer, and the facts needed to rebuild it.
 
 Training builds a :class:`SceneModel` from a config and the training scene; every consumer of a
 finished run (eval, render, export, viewer, distillation) rebuilds it from the run folder with
@@ -11,20 +11,21 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from torch import Tensor
+import torch
+from torch import Tensor, nn
 
 from .cameras import Cameras
 from .config import RunConfig, load_run_config
 from .data.scene import Scene, background_color
 from .errors import NeuralFieldsError, file_error
 from .fields import Field, build_field
-from .render import OccupancyGrid, Renderer, cascade_levels
-from .train.checkpoints import latest_checkpoint, load_checkpoint
+from .render import SAMPLERS, GridUpdate, OccupancyGrid, Renderer, SceneBox, density_at
+from .run.checkpoints import latest_checkpoint, load_checkpoint
 
 
 @dataclass
 class SceneInfo:
-    """What a model must know about its scene (saved in every checkpoint)."""
+    """What a model must know about its scene (saved in every checkpoint; kept on the CPU)."""
 
     aabb: Tensor  # [2, 3]
     aabb_scale: float
@@ -43,44 +44,84 @@ class SceneInfo:
 
     @staticmethod
     def from_state(state: dict) -> "SceneInfo":
-        cams = Cameras(**state["cameras"])
-        return SceneInfo(state["aabb"], state["aabb_scale"], state["dynamic"], cams, state.get("times"))
+        cams = Cameras(**{k: v.cpu() for k, v in state["cameras"].items()})
+        times = state.get("times")
+        return SceneInfo(state["aabb"].cpu(), state["aabb_scale"], state["dynamic"], cams,
+                         None if times is None else times.cpu())
 
 
 @dataclass
 class SceneModel:
     field: Field
-    grid: OccupancyGrid
+    sampler: nn.Module
     renderer: Renderer
+    space: nn.Module
     info: SceneInfo
     cfg: RunConfig
+
+    @property
+    def grid(self) -> OccupancyGrid:
+        """The occupancy grid of the sampler (exporters crop and cull with it)."""
+        return self.sampler.grid
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.field.parameters()).device
 
     @property
     def background(self) -> Tensor:
         return background_color(self.cfg.data.background)
 
-    def render_camera(self, cameras: Cameras, index: int, time: float | None = None) -> dict[str, Tensor]:
-        """Render a full image of ``cameras[index]`` over the run's background."""
+    def to(self, device: torch.device | str) -> "SceneModel":
+        """Move the field, the sampler's state and the coordinate map (in place)."""
+        self.field.to(device)
+        self.sampler.to(device)
+        self.space.to(device)
+        return self
+
+    def density_fn(self, time: float | None = None):
+        """``world points [N, 3] -> sigma [N]`` at one time (static fields ignore it)."""
+        return lambda x: density_at(self.field, self.space, x, time)
+
+    def render_camera(self, cameras: Cameras, index: int, time: float | None = None, **kwargs) -> dict[str, Tensor]:
+        """Render a full image of ``cameras[index]`` over the run's background (buffers on the CPU)."""
         self.field.eval()
-        return self.renderer.render_camera(self.field, cameras, index, time, self.background)
+        return self.renderer.render_camera(self.field, cameras, index, time, self.background, **kwargs)
 
     def state_dict(self) -> dict:
-        return {"field": self.field.state_dict(), "grid": self.grid.state_dict(), "scene": self.info.state_dict()}
+        return {"field": self.field.state_dict(), "sampler": self.sampler.state_dict(), "scene": self.info.state_dict()}
+
+    def load_state_dict(self, state: dict) -> None:
+        """Field and sampler state from a checkpoint (older checkpoints store the grid as ``grid``)."""
+        self.field.load_state_dict(state["field"])
+        if "sampler" in state:
+            self.sampler.load_state_dict(state["sampler"])
+        else:
+            self.sampler.grid.load_state_dict(state["grid"])
 
 
-def build_model(cfg: RunConfig, info: SceneInfo) -> SceneModel:
-    """Fresh field and grid for a scene."""
+def grid_schedule(cfg: RunConfig) -> GridUpdate:
+    t = cfg.train
+    return GridUpdate(t.grid_update_every, t.grid_warmup_steps, t.grid_ema_decay, t.density_threshold)
+
+
+def build_model(cfg: RunConfig, info: SceneInfo, device: torch.device | str = "cpu") -> SceneModel:
+    """Fresh field and sampler for a scene, on ``device``."""
     field = build_field(cfg.field.name, cfg.field.options, in_dim=3, view_dependent=True,
                         aabb_scale=info.aabb_scale, time_dependent=info.dynamic)
     if info.dynamic and not field.time_dependent:
         raise NeuralFieldsError(f"field '{cfg.field.name}' is static but the scene has per-frame times; choose a dynamic field")
-    grid = OccupancyGrid(info.aabb, cfg.render.grid_resolution, cascade_levels(info.aabb_scale))
-    renderer = Renderer(grid, cfg.render, cfg.data.near)
-    return SceneModel(field, grid, renderer, info, cfg)
+    space = SceneBox(info.aabb)
+    sampler = SAMPLERS[cfg.render.sampler](aabb=info.aabb, space=space, cfg=cfg.render, near=cfg.data.near,
+                                           aabb_scale=info.aabb_scale, schedule=grid_schedule(cfg),
+                                           times=info.times if info.dynamic else None)
+    renderer = Renderer(sampler, space, cfg.render)
+    return SceneModel(field, sampler, renderer, space, info, cfg).to(device)
 
 
-def load_model(run_dir: str | Path, checkpoint: str | Path | None = None) -> tuple[SceneModel, dict]:
-    """Rebuild a trained model from a run folder (newest good checkpoint unless one is named)."""
+def load_model(run_dir: str | Path, checkpoint: str | Path | None = None,
+               device: torch.device | str = "cpu") -> tuple[SceneModel, dict]:
+    """Rebuild a trained model from a run folder (newest good checkpoint unless one is named) on ``device``."""
     cfg = load_run_config(run_dir)
     if checkpoint is not None:
         path, state = Path(checkpoint), load_checkpoint(checkpoint)
@@ -91,10 +132,10 @@ def load_model(run_dir: str | Path, checkpoint: str | Path | None = None) -> tup
         path, state = found
     model = build_model(cfg, SceneInfo.from_state(state["scene"]))
     try:
-        model.field.load_state_dict(state["field"])
-        model.grid.load_state_dict(state["grid"])
+        model.load_state_dict(state)
     except RuntimeError as exc:
         first = str(exc).strip().splitlines()[0]
         raise file_error(path, f"checkpoint does not match the run's field config ({first})") from None
+    model.to(device)
     model.field.eval()
     return model, state

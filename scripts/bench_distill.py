@@ -47,9 +47,10 @@ sys.path.insert(0, str(ROOT))
 
 from neuralfields.config import RunConfig, load_preset  # noqa: E402
 from neuralfields.data import load_data  # noqa: E402
-from neuralfields.distill import DistillConfig, DistillTrainer, load_teacher, student_config  # noqa: E402
-from neuralfields.train.checkpoints import list_checkpoints  # noqa: E402
-from neuralfields.train.trainer import Trainer, evaluate_model  # noqa: E402
+from neuralfields.distill import DistillConfig, distill_trainer, load_teacher, set_steps, student_config  # noqa: E402
+from neuralfields.run.checkpoints import list_checkpoints  # noqa: E402
+from neuralfields.run.evaluation import evaluate_model
+from neuralfields.train.scene import scene_trainer  # noqa: E402
 
 # CPU-sized students (the scenes/demo-*.toml presets and scripts/bench_fields.py use the same):
 # label -> (field, options, Adam rate, samples per batch).
@@ -82,8 +83,7 @@ def run_curve(trainer, val, subset: list[int], marks: list[float], steps: int | 
     A run that reaches its step budget early goes on at its final settings until the last mark,
     so every run gets the same training time.
     """
-    cfg = trainer.cfg
-    cfg.train.steps = steps or 10**9
+    set_steps(trainer, steps or 10**9)
     budget = marks[-1]
     elapsed, rows, pending, since = 0.0, [], list(marks), None
     while pending:
@@ -95,16 +95,14 @@ def run_curve(trainer, val, subset: list[int], marks: list[float], steps: int | 
                 rate, since = trainer.step / elapsed, (trainer.step, elapsed)
             else:
                 rate, since = (trainer.step - since[0]) / max(elapsed - since[1], 1e-9), ()
-            cfg.train.steps = trainer.step + max(1, int((budget - elapsed) * rate))
-            if isinstance(trainer, DistillTrainer):
-                trainer.rebuild_schedule()
+            set_steps(trainer, trainer.step + max(1, int((budget - elapsed) * rate)))
         while pending and elapsed >= pending[0]:
             mark = pending.pop(0)
             result = evaluate_model(trainer.model, val, subset)
             rows.append({"seconds": round(elapsed, 1), "mark": round(mark, 1), "steps": trainer.step,
                          "val_psnr": round(result["psnr"], 3)})
             print(f"  {label:28s} {elapsed:7.1f} s  step {trainer.step:6d}  val PSNR {result['psnr']:.2f}", flush=True)
-    return {"curve": rows, "steps_budget": cfg.train.steps, "num_parameters": trainer.model.field.num_parameters}
+    return {"curve": rows, "steps_budget": trainer.settings.steps, "num_parameters": trainer.model.field.num_parameters}
 
 
 def time_to_reach(curve: list[dict], target: float) -> float | None:
@@ -149,7 +147,7 @@ def get_teacher(args, preset: RunConfig) -> tuple[Path, dict]:
     if args.teacher_minutes:
         cfg.train.time_budget = args.teacher_minutes * 60
     print(f"training the teacher ({cfg.field.name}) into {run_dir}", flush=True)
-    trainer = Trainer(cfg, load_data(cfg.data, "train"), load_data(cfg.data, "val"), run_dir, progress=False)
+    trainer = scene_trainer(cfg, load_data(cfg.data, "train"), load_data(cfg.data, "val"), run_dir, progress=False)
     summary = trainer.fit()
     return run_dir, {"trained_here": True, "train_seconds": round(summary["train_seconds"], 1)}
 
@@ -207,13 +205,13 @@ def main() -> int:
     for label in args.students:
         row = {"student": label, "field": STUDENTS[label][0], "options": STUDENTS[label][1], "lr": STUDENTS[label][2]}
         cfg = student_run_config(teacher.cfg, label)
-        scratch = Trainer(copy.deepcopy(cfg), train, val, run_dir=None, progress=False)
+        scratch = scene_trainer(copy.deepcopy(cfg), train, val, run_dir=None, progress=False)
         row["scratch"] = run_curve(scratch, val, subset, marks, args.steps, args.calibration_steps, f"{label} scratch")
         variants = [("distill", False)] + ([] if args.no_active else [("distill_al", True)])
         for key, active in variants:
             dcfg = DistillConfig()
             dcfg.active.enabled = active
-            trainer = DistillTrainer(copy.deepcopy(cfg), teacher, dcfg, val, run_dir=None, progress=False)
+            trainer = distill_trainer(copy.deepcopy(cfg), teacher, dcfg, val, run_dir=None, progress=False)
             row[key] = run_curve(trainer, val, subset, marks, args.steps, args.calibration_steps,
                                  f"{label} distill{' + AL' if active else ''}")
             row[key]["vs_scratch"] = compare(row["scratch"], row[key])

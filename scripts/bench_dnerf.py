@@ -30,7 +30,8 @@ sys.path.insert(0, str(ROOT))
 from neuralfields.config import apply_overrides, expand_data_path, load_preset  # noqa: E402
 from neuralfields.data import load_data  # noqa: E402
 from neuralfields.errors import NeuralFieldsError  # noqa: E402
-from neuralfields.train.trainer import Trainer  # noqa: E402
+from neuralfields.run.evaluation import evaluate_model, spread_indices  # noqa: E402
+from neuralfields.train.scene import scene_trainer  # noqa: E402
 
 SCENES = ["bouncingballs", "hellwarrior", "hook", "jumpingjacks", "lego", "mutant", "standup", "trex"]
 
@@ -77,13 +78,13 @@ def run_scene(path: Path, args: argparse.Namespace) -> dict:
     if not train.is_dynamic:
         raise NeuralFieldsError(f"{path}: frames have no 'time'; not a D-NeRF scene")
     # No val scene in the trainer: it would evaluate again at the end of fit().
-    trainer = Trainer(cfg, train, None, run_dir=None, progress=False, log=lambda _: None)
-    trainer.cfg.train.steps = 10**9
-    trainer.cfg.train.time_budget = args.budget  # ends training and paces the lr schedule
+    cfg.train.steps = 10**9
+    cfg.train.time_budget = args.budget  # ends training and paces the lr schedule
+    trainer = scene_trainer(cfg, train, None, run_dir=None, progress=False, log=lambda _: None)
     trainer.fit()
     n_eval = len(val) if args.eval_images <= 0 else min(args.eval_images, len(val))
     start = time.perf_counter()
-    result = trainer.evaluate(val, n_images=n_eval)
+    result = evaluate_model(trainer.model, val, spread_indices(len(val), n_eval))
     return {
         "psnr": result["psnr"], "ssim": result["ssim"], "steps": trainer.step,
         "train_seconds": round(trainer.train_seconds, 1), "eval_seconds": round(time.perf_counter() - start, 1),

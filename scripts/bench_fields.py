@@ -156,7 +156,8 @@ def bench_images(args) -> list[dict]:
 
 def bench_scenes(args) -> list[dict]:
     from neuralfields.data import load_data
-    from neuralfields.train.trainer import Trainer
+    from neuralfields.run.evaluation import evaluate_model, spread_indices
+    from neuralfields.train.scene import scene_trainer
 
     base = load_preset("lego")
     base.data.path = str(args.data / "nerf_synthetic" / "lego")
@@ -186,7 +187,7 @@ def bench_scenes(args) -> list[dict]:
                 lr = resolved_options(cfg.field.options.get("base", "nerf"), cfg.field.options.get("base_options")).get("lr")
             if lr is not None:
                 cfg.train.lr = lr
-            trainer = Trainer(cfg, train, val, None, progress=False, log=lambda _: None)
+            trainer = scene_trainer(cfg, train, val, None, progress=False, log=lambda _: None)
             samples, steps = 0, 0
             while trainer.train_seconds < args.scene_seconds:
                 start = time.perf_counter()
@@ -194,7 +195,7 @@ def bench_scenes(args) -> list[dict]:
                 trainer.train_seconds += time.perf_counter() - start
                 samples += stats["n_samples"]
                 steps += 1
-            result = trainer.evaluate(n_images=args.val_images)
+            result = evaluate_model(trainer.model, val, spread_indices(len(val), args.val_images))
         except Exception as exc:
             traceback.print_exc()
             rows.append({"entry": label, "field": field, "error": f"{type(exc).__name__}: {exc}"})

@@ -33,8 +33,8 @@ from neuralfields.model import load_model
 def train_lego(steps: int, seconds: float, out: Path) -> Path | None:
     """A short lego run (the lego preset, ``steps`` steps or ``seconds`` of training), or None without data."""
     from neuralfields.data import load_data
-    from neuralfields.train.trainer import Trainer
-    from neuralfields.train.checkpoints import latest_checkpoint
+    from neuralfields.train.scene import scene_trainer
+    from neuralfields.run.checkpoints import latest_checkpoint
 
     cfg = load_preset("lego")
     if not Path(cfg.data.path).is_dir():
@@ -46,7 +46,7 @@ def train_lego(steps: int, seconds: float, out: Path) -> Path | None:
     cfg.train.time_budget = seconds
     cfg.train.eval_every = 0
     cfg.output = str(out)
-    Trainer(cfg, load_data(cfg.data, "train"), None, out, progress=True).fit()
+    scene_trainer(cfg, load_data(cfg.data, "train"), None, out, progress=True).fit()
     return out
 
 

@@ -23,7 +23,8 @@ import torch
 
 from neuralfields.config import apply_overrides, load_preset
 from neuralfields.data import load_data
-from neuralfields.train.trainer import Trainer, evaluate_model
+from neuralfields.run.evaluation import evaluate_model
+from neuralfields.train.scene import scene_trainer
 
 
 def main() -> int:
@@ -57,7 +58,7 @@ def main() -> int:
         return 0
     train = load_data(cfg.data, "train")
     val = load_data(cfg.data, "val")
-    trainer = Trainer(cfg, train, val, run_dir=args.run_dir, progress=False)
+    trainer = scene_trainer(cfg, train, val, run_dir=args.run_dir, progress=False)
     print(f"{args.scene}: {len(train)} train / {len(val)} val at {train.width}x{train.height}, "
           f"field {cfg.field.name} ({trainer.model.field.num_parameters:,} parameters), "
           f"{torch.get_num_threads()} threads, budget {cfg.train.steps} steps / {marks[-1]} min", flush=True)

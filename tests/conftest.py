@@ -59,12 +59,12 @@ def tiny_config(data_path: Path, steps: int = 300, field: str = "ngp", options: 
 def tiny_run(demo_dir, tmp_path_factory) -> Path:
     """A run folder trained briefly on the small demo scene (shared by eval/render/export/viewer tests)."""
     from neuralfields.data import load_data
-    from neuralfields.train.trainer import Trainer
+    from neuralfields.train.scene import scene_trainer
 
     cfg = tiny_config(demo_dir, steps=300)
     run_dir = tmp_path_factory.mktemp("runs") / "tiny"
     cfg.output = str(run_dir)
-    Trainer(cfg, load_data(cfg.data, "train"), load_data(cfg.data, "val"), run_dir, progress=False).fit()
+    scene_trainer(cfg, load_data(cfg.data, "train"), load_data(cfg.data, "val"), run_dir, progress=False).fit()
     return run_dir
 
 

@@ -12,7 +12,8 @@ import torch
 
 from neuralfields.cli import main
 from neuralfields.config import load_run_config
-from neuralfields.distill import DistillConfig, DistillTrainer, load_teacher, student_config
+from neuralfields.distill import DistillConfig, distill_trainer, load_teacher, student_config
+from neuralfields.train.loop import TrainLoop
 from neuralfields.distill.active import HardPosePool, HardRayPool, important_samples, per_camera_psnr
 from neuralfields.distill.inherit import inherit_color_head, transfer_grid
 from neuralfields.distill.losses import build_projection, default_density_clamp, density_loss
@@ -27,12 +28,12 @@ TINY_BATCH = ["train.init_rays=128", "train.max_rays=256", "train.target_samples
 
 
 def tiny_trainer(teacher_dir: Path, student: str, steps: int, options: dict | None = None,
-                 dcfg: DistillConfig | None = None) -> DistillTrainer:
+                 dcfg: DistillConfig | None = None) -> TrainLoop:
     teacher, _, _ = load_teacher(teacher_dir)
     cfg = student_config(teacher.cfg, student, steps)
     cfg.field.options = dict(options or {})
     cfg.train.init_rays, cfg.train.max_rays, cfg.train.target_samples = 128, 256, 2048
-    return DistillTrainer(cfg, teacher, dcfg, val_scene=None, run_dir=None, progress=False)
+    return distill_trainer(cfg, teacher, dcfg, val_scene=None, run_dir=None, progress=False)
 
 
 # ------------------------------------------------------------------------ distillation quality
@@ -87,8 +88,8 @@ def test_distilled_run_folder_loads_and_evaluates_like_a_trained_run(distilled, 
 def test_stages_switch_at_the_configured_steps(tiny_run):
     dcfg = DistillConfig(feature_steps=3, field_steps=4)
     trainer = tiny_trainer(tiny_run, "ngp", 10, SMALL_NGP, dcfg)
-    assert trainer.inherited == ["color_net"]  # same colour head shape and same colours
-    assert trainer.schedule.boundaries() == (3, 7)
+    assert trainer.parts["distill"].inherited == ["color_net"]  # same colour head shape and same colours
+    assert trainer.objective.schedule.boundaries() == (3, 7)
 
     def head() -> dict:
         return {k: v.clone() for k, v in trainer.model.field.color_net.state_dict().items()}
@@ -121,12 +122,13 @@ def test_active_learning_revisits_hard_poses_and_replays_hard_rays(tiny_run):
     dcfg.active.enabled = True
     trainer = tiny_trainer(tiny_run, "triplane", 4, {"resolutions": [16, 32]}, dcfg)
     trainer.train_step()
-    assert 0 < len(trainer.pose_pool) <= dcfg.active.pose_pool_size and len(trainer.ray_pool) > 0
-    worst, pooled = trainer.pose_pool.psnr[0].item(), len(trainer.ray_pool)
-    batch = trainer.draw_batch(200)
-    assert (batch["camera"] == -1).sum() == min(pooled, round(200 * dcfg.active.ray_replay_fraction))  # replayed
-    assert len(batch["cameras"]) == dcfg.poses.cameras_per_step
-    assert worst <= trainer.pose_pool.psnr.min().item() or len(trainer.pose_pool) == 0  # the worst was popped
+    pose_pool, ray_pool = trainer.source.pose_pool, trainer.source.ray_pool
+    assert 0 < len(pose_pool) <= dcfg.active.pose_pool_size and len(ray_pool) > 0
+    worst, pooled = pose_pool.psnr[0].item(), len(ray_pool)
+    batch = trainer.source.next(200)
+    assert (batch.camera == -1).sum() == min(pooled, round(200 * dcfg.active.ray_replay_fraction))  # replayed
+    assert len(batch.cameras) == dcfg.poses.cameras_per_step
+    assert worst <= pose_pool.psnr.min().item() or len(pose_pool) == 0  # the worst was popped
     for _ in range(3):
         assert math.isfinite(trainer.train_step()["loss"])
 

@@ -8,15 +8,17 @@ import pytest
 import torch
 
 from conftest import tiny_config
+from neuralfields.config import RunConfig, from_dict
 from neuralfields.data import load_data, load_scene
 from neuralfields.data.moving import MovingScene, write_moving_scene
 from neuralfields.data.scene import composite_background
 from neuralfields.errors import NeuralFieldsError
 from neuralfields.fields import build_field
 from neuralfields.model import load_model
+from neuralfields.run.metrics import psnr
 from neuralfields.threads import torch_threads
-from neuralfields.train.metrics import psnr
-from neuralfields.train.trainer import Trainer
+from neuralfields.train.loop import TrainLoop
+from neuralfields.train.scene import scene_trainer
 
 # Small deformation planes over a small tri-plane canonical field: ~100 steps learn the scene.
 CANONICAL = {"n_features": 8, "resolutions": [32, 64], "hidden": 32}
@@ -36,11 +38,16 @@ def dynamic_config(data_dir, steps: int, field: str = "deform", options: dict | 
     return cfg
 
 
-def train(cfg, run_dir=None) -> Trainer:
+def train(cfg, run_dir=None) -> TrainLoop:
     with torch_threads(1):
-        trainer = Trainer(cfg, load_data(cfg.data, "train"), load_data(cfg.data, "val"), run_dir, progress=False)
+        trainer = scene_trainer(cfg, load_data(cfg.data, "train"), load_data(cfg.data, "val"), run_dir, progress=False)
         trainer.summary = trainer.fit()
     return trainer
+
+
+def validation_split(trainer: TrainLoop):
+    """The val split of the data a loop trained on (from the config it records)."""
+    return load_data(from_dict(RunConfig, trainer.config).data, "val")
 
 
 @pytest.fixture(scope="module")
@@ -150,7 +157,7 @@ def test_dynamic_field_queried_without_time_shows_time_zero():
 def test_deform_learns_moving_scene(moving_run):
     run_dir, trainer = moving_run
     assert trainer.summary["val_psnr"] > 19.0, trainer.summary
-    val = trainer.val_scene
+    val = validation_split(trainer)
     scene = MovingScene("translate")
     white = torch.ones(3)
     renders, truths = [], []
@@ -170,7 +177,7 @@ def test_dynamic_checkpoint_reload_renders_identically(moving_run):
     run_dir, trainer = moving_run
     model, _ = load_model(run_dir)
     assert model.info.dynamic and model.field.time_dependent
-    val = trainer.val_scene
+    val = validation_split(trainer)
     for time in (0.25, 0.9):
         assert torch.equal(model.render_camera(val.cameras, 1, time)["rgb"],
                            trainer.model.render_camera(val.cameras, 1, time)["rgb"])
@@ -179,7 +186,7 @@ def test_dynamic_checkpoint_reload_renders_identically(moving_run):
 def test_static_scene_trained_as_dynamic(static_dir):
     trainer = train(dynamic_config(static_dir, steps=80))
     assert trainer.summary["val_psnr"] > 18.0, trainer.summary
-    val = trainer.val_scene
+    val = validation_split(trainer)
     a = trainer.model.render_camera(val.cameras, 0, 0.0)["rgb"]
     b = trainer.model.render_camera(val.cameras, 0, 1.0)["rgb"]
     assert (a - b).abs().mean() < 0.03

@@ -60,7 +60,7 @@ def geo_run(tmp_path_factory):
 
     from neuralfields.data import load_data
     from neuralfields.data.demo import write_demo_scene
-    from neuralfields.train.trainer import Trainer
+    from neuralfields.train.scene import scene_trainer
 
     previous = torch.get_num_threads()
     torch.set_num_threads(1)
@@ -72,7 +72,7 @@ def geo_run(tmp_path_factory):
     cfg.train.checkpoint_every = 0
     run = tmp_path_factory.mktemp("geo_runs") / "geo"
     cfg.output = str(run)
-    Trainer(cfg, load_data(cfg.data, "train"), None, run, progress=False).fit()
+    scene_trainer(cfg, load_data(cfg.data, "train"), None, run, progress=False).fit()
     torch.set_num_threads(previous)
     return run
 

@@ -294,12 +294,13 @@ def demo_splits(demo_dir):
 
 @pytest.mark.parametrize("name", ZOO)
 def test_learns_demo_scene(name, demo_dir, demo_splits):
-    from neuralfields.train.trainer import Trainer
+    from neuralfields.run.evaluation import evaluate_model
+    from neuralfields.train.scene import scene_trainer
 
     train, val = demo_splits
     cfg = scene_config(demo_dir, name, steps=160)
-    trainer = Trainer(cfg, train, val, None, progress=False, log=lambda _: None)
-    before = trainer.evaluate(n_images=1)["psnr"]
+    trainer = scene_trainer(cfg, train, val, None, progress=False, log=lambda _: None)
+    before = evaluate_model(trainer.model, val, [0])["psnr"]
     summary = trainer.fit()
     assert summary["val_psnr"] > max(before + 5.0, 16.0), (before, summary["val_psnr"])
 
@@ -307,13 +308,13 @@ def test_learns_demo_scene(name, demo_dir, demo_splits):
 @pytest.mark.parametrize("name", ZOO)
 def test_checkpoint_round_trip(name, demo_dir, demo_splits, tmp_path):
     from neuralfields.model import load_model
-    from neuralfields.train.trainer import Trainer
+    from neuralfields.train.scene import scene_trainer
 
     train, val = demo_splits
     cfg = scene_config(demo_dir, name, steps=5)
     run_dir = tmp_path / name
     cfg.output = str(run_dir)
-    trainer = Trainer(cfg, train, val, run_dir, progress=False, log=lambda _: None)
+    trainer = scene_trainer(cfg, train, val, run_dir, progress=False, log=lambda _: None)
     for _ in range(5):
         trainer.train_step()
     trainer.save()

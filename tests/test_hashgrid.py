@@ -5,7 +5,7 @@ import torch
 
 from neuralfields.encodings import HashGrid
 from neuralfields.fields import build_field
-from neuralfields.train.metrics import psnr
+from neuralfields.run.metrics import psnr
 
 
 def brute_force(g: HashGrid, x: torch.Tensor) -> torch.Tensor:

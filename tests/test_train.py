@@ -9,7 +9,7 @@ from pathlib import Path
 from conftest import tiny_config
 from neuralfields.cli import main
 from neuralfields.model import load_model
-from neuralfields.train.checkpoints import list_checkpoints, load_checkpoint
+from neuralfields.run.checkpoints import list_checkpoints, load_checkpoint
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -109,13 +109,15 @@ def test_killing_training_never_leaves_an_unreadable_checkpoint(demo_dir, tmp_pa
 
 def test_lr_schedule_paces_by_time_when_a_time_budget_cuts_the_run_short():
     from neuralfields.config import TrainConfig
-    from neuralfields.train.trainer import lr_factor
+    from neuralfields.train.scene import step_decay
 
     t = TrainConfig(steps=1000, warmup_steps=1, decay_milestones=[0.5, 0.9], decay_gamma=0.1)
-    assert lr_factor(100, t, seconds=50.0) == 1.0  # no time budget: only steps count
-    assert abs(lr_factor(500, t) - 0.1) < 1e-12
+    lr_factor = step_decay(t)
+    assert lr_factor(100, seconds=50.0) == 1.0  # no time budget: only steps count
+    assert abs(lr_factor(500) - 0.1) < 1e-12
     t.time_budget = 100.0
-    assert lr_factor(100, t, seconds=40.0) == 1.0
-    assert abs(lr_factor(100, t, seconds=60.0) - 0.1) < 1e-12  # half the time gone: first decay
-    assert abs(lr_factor(100, t, seconds=95.0) - 0.01) < 1e-12
-    assert abs(lr_factor(950, t, seconds=10.0) - 0.01) < 1e-12  # steps still count
+    lr_factor = step_decay(t)
+    assert lr_factor(100, seconds=40.0) == 1.0
+    assert abs(lr_factor(100, seconds=60.0) - 0.1) < 1e-12  # half the time gone: first decay
+    assert abs(lr_factor(100, seconds=95.0) - 0.01) < 1e-12
+    assert abs(lr_factor(950, seconds=10.0) - 0.01) < 1e-12  # steps still count

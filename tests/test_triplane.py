@@ -6,15 +6,15 @@ import pytest
 import torch
 
 from conftest import tiny_config
-from neuralfields.config import load_preset
+from neuralfields.config import RunConfig, from_dict, load_preset
 from neuralfields.data import load_data
 from neuralfields.encodings.planes import PlaneEncoding, temporal_smoothness, total_variation
 from neuralfields.errors import NeuralFieldsError
 from neuralfields.fields import build_field
 from neuralfields.model import load_model
+from neuralfields.run.metrics import psnr
 from neuralfields.threads import torch_threads
-from neuralfields.train.metrics import psnr
-from neuralfields.train.trainer import Trainer
+from neuralfields.train.scene import scene_trainer
 
 # Small planes: trains in ~15-30 s on a shared 2-core CPU.
 TINY = dict(n_features=8, resolutions=[32, 64], hidden=32)
@@ -34,7 +34,7 @@ def triplane_run(demo_dir, tmp_path_factory):
     run_dir = tmp_path_factory.mktemp("runs") / "triplane"
     cfg.output = str(run_dir)
     with torch_threads(1):
-        trainer = Trainer(cfg, load_data(cfg.data, "train"), load_data(cfg.data, "val"), run_dir, progress=False)
+        trainer = scene_trainer(cfg, load_data(cfg.data, "train"), load_data(cfg.data, "val"), run_dir, progress=False)
         summary = trainer.fit()
     return run_dir, trainer, summary
 
@@ -48,7 +48,7 @@ def test_triplane_overfits_demo_scene(triplane_run):
 def test_checkpoint_reload_renders_identically(triplane_run, demo_dir):
     run_dir, trainer, _ = triplane_run
     model, _ = load_model(run_dir)
-    scene = load_data(trainer.cfg.data, "val")
+    scene = load_data(from_dict(RunConfig, trainer.config).data, "val")
     before = trainer.model.render_camera(scene.cameras, 0)["rgb"]
     after = model.render_camera(scene.cameras, 0)["rgb"]
     assert torch.equal(before, after)

@@ -17,7 +17,7 @@ from conftest import config_only_copy
 from neuralfields.cli import main
 from neuralfields.export.video import VisualStyle, render_path, render_video, write_video
 from neuralfields.model import load_model
-from neuralfields.train.metrics import psnr
+from neuralfields.run.metrics import psnr
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 

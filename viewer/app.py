@@ -69,6 +69,7 @@ class ViewerConfig:
     output_dir: str | None = None  # frames, videos and meshes for the page; None: a fresh temporary folder
     keep_files: int = 64  # older files in output_dir are deleted
     threads: int | None = None  # torch CPU threads for the server process; None keeps torch's default
+    device: str = "cpu"  # where models render (the CLI resolves --device auto to a concrete device)
 
     def resolved(self) -> "ViewerConfig":
         """A copy whose ``output_dir`` exists (created in the temporary folder when unset)."""
@@ -255,7 +256,7 @@ def build_app(root: str | Path, max_resolution: int | None = None, config: Viewe
         if max_resolution < MIN_SIDE:
             raise NeuralFieldsError(f"--max-resolution: expected at least {MIN_SIDE} pixels, got {max_resolution}")
         cfg = replace(cfg, max_resolution=int(max_resolution))
-    library = RunLibrary(root, cfg.cached_runs)
+    library = RunLibrary(root, cfg.cached_runs, cfg.device)
     files = OutputFiles(cfg.output_dir, cfg.keep_files)
     names = library.names()
     default_side = min(cfg.default_resolution, cfg.max_resolution)

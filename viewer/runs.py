@@ -18,7 +18,7 @@ import numpy as np
 from neuralfields.camera_paths import SceneFrame, estimate_scene_frame, vertical_fov
 from neuralfields.errors import NeuralFieldsError
 from neuralfields.model import SceneModel, load_model
-from neuralfields.train.checkpoints import list_checkpoints
+from neuralfields.run.checkpoints import list_checkpoints
 
 SEARCH_DEPTH = 2  # runs/<run> and runs/<group>/<run>
 SHOWN_ABOVE = ("steps", "num_parameters")  # summary.json keys the info table already shows
@@ -87,13 +87,14 @@ class LoadedRun:
 class RunLibrary:
     """Runs under ``root`` and the few most recently used models, loaded on demand."""
 
-    def __init__(self, root: str | Path, capacity: int = 2):
+    def __init__(self, root: str | Path, capacity: int = 2, device: str = "cpu"):
         self.root = Path(root)
         self.capacity = max(1, capacity)
         self.runs = find_runs(self.root)
         if not self.runs:
             raise NeuralFieldsError(f"{self.root}: no run folders (folders with config.json) found")
         self._loaded: OrderedDict[str, LoadedRun] = OrderedDict()
+        self.device = device
         self._lock = threading.Lock()
 
     def names(self, rescan: bool = False) -> list[str]:
@@ -122,7 +123,7 @@ class RunLibrary:
             stamp = _checkpoint_stamp(path)
             run = self._loaded.get(name)
             if run is None or (stamp is not None and stamp != run.stamp):
-                model, state = load_model(path)
+                model, state = load_model(path, device=self.device)
                 frame = estimate_scene_frame(model.info.cameras, model.info.aabb)
                 run = LoadedRun(name, path, model, state, frame, stamp)
                 self._loaded[name] = run

@@ -5,6 +5,9 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+import torch
+
+from ..device import DEVICE_CHOICES, describe_device, resolve_device
 from ..errors import NeuralFieldsError
 
 
@@ -39,3 +42,16 @@ def require_run(path: Path) -> Path:
     if not (path / "config.json").exists():
         raise NeuralFieldsError(f"{path}: not a run folder (no config.json)")
     return path
+
+
+def add_device_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--device", default="auto", metavar="DEVICE",
+                        help=f"where the field runs: {DEVICE_CHOICES} (default auto: CUDA when present)")
+
+
+def device_from(args: argparse.Namespace, quiet: bool = False) -> torch.device:
+    """The ``--device`` of a command, announced on one line."""
+    device = resolve_device(getattr(args, "device", "auto"))
+    if not quiet:
+        print(describe_device(device))
+    return device

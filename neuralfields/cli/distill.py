@@ -7,10 +7,10 @@ import json
 from pathlib import Path
 
 from ..config import RunConfig, apply_overrides, from_dict, load_run_config
-from ..distill import (DistillConfig, DistillTrainer, apply_distill_overrides, check_student, load_teacher,
+from ..distill import (DistillConfig, apply_distill_overrides, check_student, distill_trainer, load_teacher,
                        load_val_scene, student_config)
 from ..errors import NeuralFieldsError
-from .common import positive_float, positive_int, require_run, run_dir
+from .common import add_device_argument, device_from, positive_float, positive_int, require_run, run_dir
 
 
 def register(sub) -> None:
@@ -30,6 +30,7 @@ def register(sub) -> None:
                    help="override a student config value (field.options.hidden=64, train.lr=1e-3) or a "
                         "distillation setting (distill.feature_steps=100, distill.render_stage.density=0.01)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    add_device_argument(p)
     p.set_defaults(handler=run)
 
 
@@ -57,7 +58,8 @@ def resumed_configs(out: Path, student: str) -> tuple[RunConfig, DistillConfig]:
 
 def run(args: argparse.Namespace) -> int:
     require_run(args.teacher)
-    teacher, state, checkpoint = load_teacher(args.teacher)
+    device = device_from(args)
+    teacher, state, checkpoint = load_teacher(args.teacher, device)
     if args.resume and not args.output:
         raise NeuralFieldsError("--resume needs --output RUN_FOLDER (the distillation to continue)")
     if args.resume and (Path(args.output) / "config.json").exists():
@@ -81,14 +83,15 @@ def run(args: argparse.Namespace) -> int:
     val = load_val_scene(cfg)
     print(f"teacher: {args.teacher} ({teacher.cfg.field.name}, step {state.get('step')}, {checkpoint.name}); "
           f"student: {cfg.field.name}; run folder: {out}")
-    trainer = DistillTrainer(cfg, teacher, dcfg, val, out, resume=args.resume, progress=not args.no_progress,
-                             teacher_dir=args.teacher)
-    s2, s3 = trainer.schedule.boundaries()
-    print(f"student parameters: {trainer.model.field.num_parameters:,}; stages: features 0-{s2}, "
-          f"density+colour {s2}-{s3}, pixels {s3}-{cfg.train.steps}; inherited: grid ({trainer.grid_transfer})"
-          + (f", {', '.join(trainer.inherited)}" if trainer.inherited else "")
+    loop = distill_trainer(cfg, teacher, dcfg, val, out, resume=args.resume, progress=not args.no_progress,
+                           teacher_dir=args.teacher, device=device)
+    distill = loop.parts["distill"]
+    s2, s3 = distill.objective.schedule.boundaries()
+    print(f"student parameters: {loop.num_parameters:,}; stages: features 0-{s2}, "
+          f"density+colour {s2}-{s3}, pixels {s3}-{cfg.train.steps}; inherited: grid ({distill.grid_transfer})"
+          + (f", {', '.join(distill.inherited)}" if distill.inherited else "")
           + ("; active learning on" if dcfg.active.enabled else ""))
-    summary = trainer.fit()
+    summary = loop.fit()
     print(json.dumps({k: round(v, 4) if isinstance(v, float) else v for k, v in summary.items()}))
     print(f"results: {out}/ (config.json, distill.json, metrics.jsonl, summary.json, checkpoints/); "
           f"evaluate with: neuralfields eval {out}")

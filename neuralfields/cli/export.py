@@ -8,7 +8,7 @@ import time
 from pathlib import Path
 
 from ..errors import NeuralFieldsError
-from .common import require_run, run_dir
+from .common import add_device_argument, device_from, require_run, run_dir
 from .render import number_flag
 
 
@@ -48,6 +48,7 @@ def register(sub) -> None:
     m.add_argument("--view-downscale", help="tsdf: render views at 1/N of training size (default: about one pixel per voxel)")
     m.add_argument("--no-color", action="store_true", help="skip vertex colours")
     m.add_argument("--out", help="output file (default RUN/export/mesh.<format>)")
+    add_device_argument(m)
     m.set_defaults(handler=run_mesh)
 
     c = kinds.add_parser("pointcloud", help="coloured point cloud (PLY) from rendered depth at training views")
@@ -58,6 +59,7 @@ def register(sub) -> None:
     c.add_argument("--max-points", help="random subset of at most this many points")
     c.add_argument("--time", help="time in a dynamic run (default 0)")
     c.add_argument("--out", help="output .ply (default RUN/export/pointcloud.ply)")
+    add_device_argument(c)
     c.set_defaults(handler=run_pointcloud)
     p.set_defaults(handler=lambda args: _missing_kind(p))
 
@@ -83,7 +85,7 @@ def run_mesh(args: argparse.Namespace) -> int:
                      tsdf=TSDFConfig(views=number_flag(args.views, "--views", int),
                                      downscale=number_flag(args.view_downscale, "--view-downscale")))
     require_run(args.run)
-    model, state = load_model(args.run)
+    model, state = load_model(args.run, device=device_from(args))
     start = time.perf_counter()
     mesh = export_mesh(model, cfg)
     path = save_mesh(mesh, out, fmt)
@@ -109,7 +111,7 @@ def run_pointcloud(args: argparse.Namespace) -> int:
                            opacity_threshold=unit_flag(args.opacity, "--opacity"),
                            max_points=number_flag(args.max_points, "--max-points", int), time=unit_flag(args.time, "--time"))
     require_run(args.run)
-    model, _ = load_model(args.run)
+    model, _ = load_model(args.run, device=device_from(args))
     points, colors = export_pointcloud(model, cfg)
     path = save_pointcloud(points, colors, out)
     print(f"{len(points):,} points -> {path}")

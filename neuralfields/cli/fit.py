@@ -11,7 +11,7 @@ from ..errors import NeuralFieldsError
 from ..fields import field_config
 from ..fit.image import FitConfig, fit_image, write_outputs
 from ..fit.io import collapse_grey, read_signal_image, resize_longest
-from .common import positive_float, positive_int
+from .common import add_device_argument, device_from, positive_float, positive_int
 
 
 def register(sub) -> None:
@@ -29,7 +29,11 @@ def register(sub) -> None:
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="field option, e.g. --set hidden=128 --set backbone_options={\"first_omega\":60}")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--checkpoint-every", type=positive_int, default=None, metavar="STEPS",
+                   help="write a checkpoint into the output folder every N steps (always at the end)")
+    p.add_argument("--resume", action="store_true", help="continue the fit in --output from its last checkpoint")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    add_device_argument(p)
     p.set_defaults(handler=run)
 
 
@@ -53,9 +57,15 @@ def run(args: argparse.Namespace) -> int:
         image = resize_longest(image, args.size)
     h, w, c = image.shape
     out_dir = args.output or Path("runs") / f"fit-{args.image.stem}-{args.field}"
-    cfg = FitConfig(steps=args.steps, batch=args.batch, lr=args.lr, seed=args.seed)
+    cfg = FitConfig(steps=args.steps, batch=args.batch, lr=args.lr, seed=args.seed,
+                    checkpoint_every=args.checkpoint_every or 0)
+    if not args.resume and (out_dir / "checkpoints").is_dir() and any((out_dir / "checkpoints").iterdir()):
+        raise NeuralFieldsError(f"{out_dir}: output folder already has checkpoints; pass --resume to continue it "
+                                "or --output for a new fit")
+    device = device_from(args)
     print(f"image: {args.image} ({w}x{h}, {c} channel{'s' if c > 1 else ''}); field: {args.field}; output: {out_dir}")
-    result = fit_image(image, args.field, options, cfg, progress=not args.no_progress)
+    result = fit_image(image, args.field, options, cfg, progress=not args.no_progress, out_dir=out_dir,
+                       resume=args.resume, device=device)
     paths = write_outputs(result, image, out_dir, {"image": str(args.image)})
     print(json.dumps({"psnr": round(result.psnr, 3), "ssim": round(result.ssim, 4), "seconds": round(result.seconds, 2),
                       "parameters": result.num_parameters, "lr": result.lr, "batch": result.batch}))

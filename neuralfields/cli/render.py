@@ -8,7 +8,7 @@ from pathlib import Path
 
 from ..camera_paths import PATH_KINDS, PathSettings, make_path
 from ..errors import NeuralFieldsError
-from .common import require_run, run_dir
+from .common import add_device_argument, device_from, require_run, run_dir
 
 
 # Flags are parsed in the handler, not by argparse types: a bad value then gets the project's
@@ -82,6 +82,7 @@ def register(sub) -> None:
     p.add_argument("--colormap", default="turbo", help="depth colour map: turbo, viridis, gray")
     p.add_argument("--out", required=True, help="video.mp4, video.gif, or a folder for PNG frames")
     p.add_argument("--no-progress", action="store_true")
+    add_device_argument(p)
     p.set_defaults(handler=run)
 
 
@@ -105,7 +106,7 @@ def run(args: argparse.Namespace) -> int:
                             fov=number_flag(args.fov, "--fov", high=179.9), time_range=range_flag(args.time, "--time", True),
                             turns=number_flag(args.turns, "--turns"))
     require_run(args.run)
-    model, state = load_model(args.run)
+    model, state = load_model(args.run, device=device_from(args))
     if settings.time_range is not None and not model.info.dynamic:
         warnings.warn("--time ignored: this run's field is static")
     path = make_path(args.path, model.info, settings)

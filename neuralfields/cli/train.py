@@ -7,18 +7,19 @@ import json
 from pathlib import Path
 
 from ..config import RunConfig, apply_overrides, load_preset, load_run_config
-from ..data import load_data
+from ..data import SplitNotFound, load_data
 from ..errors import NeuralFieldsError
 from ..fields import FIELDS
-from ..train.trainer import Trainer
-from .common import positive_float, positive_int
+from ..train.scene import scene_trainer
+from .common import add_device_argument, device_from, positive_float, positive_int
 
 
 def register(sub) -> None:
     p = sub.add_parser("train", help="train a field on a folder of posed images (default: the built-in demo scene)",
                        description="Train a field. With no arguments, generates the built-in demo scene and trains on it.")
     p.add_argument("--scene", help="scene preset from scenes/ (demo, lego, fox, ...) or a .toml file")
-    p.add_argument("--data", help="dataset folder (NeRF-synthetic or instant-ngp transforms.json)")
+    p.add_argument("--data", help="dataset folder (NeRF-synthetic/D-NeRF, instant-ngp or nerfstudio transforms.json, "
+                                  "COLMAP sparse/0, LLFF poses_bounds.npy)")
     p.add_argument("--field", help="field to train (see 'neuralfields fields')")
     p.add_argument("--steps", type=positive_int, help="total training steps")
     p.add_argument("--downscale", type=positive_float, help="resize images by 1/N on load")
@@ -29,6 +30,7 @@ def register(sub) -> None:
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="override any config value, e.g. --set train.lr=0.005 --set field.options.n_levels=8")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    add_device_argument(p)
     p.set_defaults(handler=run)
 
 
@@ -72,8 +74,13 @@ def resolve_config(args: argparse.Namespace, folder_preset: str | None = None) -
 
 def run(args: argparse.Namespace) -> int:
     cfg, resume = resolve_config(args)
+    device = device_from(args)
     train_scene = load_data(cfg.data, "train")
-    val_scene = load_data(cfg.data, "val")
+    try:
+        val_scene = load_data(cfg.data, "val")
+    except SplitNotFound as exc:
+        print(f"note: {exc}; training without validation")
+        val_scene = None
     if train_scene.is_dynamic and not FIELDS[cfg.field.name].cls.time_dependent:
         if args.field or args.scene or resume:
             raise NeuralFieldsError(f"{cfg.data.path}: frames carry 'time' but field '{cfg.field.name}' is static; "
@@ -85,11 +92,13 @@ def run(args: argparse.Namespace) -> int:
         raise NeuralFieldsError(f"{run_dir}: run folder already has checkpoints; pass --resume to continue it "
                                 "or --output for a new run")
     where = cfg.data.path or "built-in demo scene"
-    print(f"scene: {where} ({len(train_scene)} train / {len(val_scene)} val images, "
+    n_val = 0 if val_scene is None else len(val_scene)
+    print(f"scene: {where} ({len(train_scene)} train / {n_val} val images, "
           f"{train_scene.width}x{train_scene.height}); field: {cfg.field.name}; run folder: {run_dir}")
-    trainer = Trainer(cfg, train_scene, val_scene, run_dir, resume=resume, progress=not args.no_progress)
-    print(f"field parameters: {trainer.model.field.num_parameters:,}")
-    summary = trainer.fit()
+    loop = scene_trainer(cfg, train_scene, val_scene, run_dir, resume=resume, progress=not args.no_progress,
+                         device=device)
+    print(f"field parameters: {loop.num_parameters:,}")
+    summary = loop.fit()
     print(json.dumps({k: round(v, 4) if isinstance(v, float) else v for k, v in summary.items()}))
     print(f"results: {run_dir}/ (config.json, metrics.jsonl, summary.json, checkpoints/); "
           f"evaluate with: neuralfields eval {run_dir}")

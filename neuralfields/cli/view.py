@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 
 from ..errors import NeuralFieldsError
+from .common import add_device_argument, device_from
 from .render import number_flag
 
 VIEWER_MODULES = ("viewer", "gradio")  # what a missing viewer extra shows up as
@@ -24,6 +25,7 @@ def register(sub) -> None:
                    help="largest image side in pixels the page may request (default 1024)")
     p.add_argument("--threads", metavar="N",
                    help="torch CPU threads (default: torch's choice; 1 is often faster on a busy machine)")
+    add_device_argument(p)
     p.set_defaults(handler=run)
 
 
@@ -37,5 +39,7 @@ def run(args: argparse.Namespace) -> int:
         if exc.name not in VIEWER_MODULES:
             raise
         raise NeuralFieldsError(f"the viewer needs {exc.name}: pip install 'neuralfields[viewer]'") from None
-    launch(args.runs, host=args.host, port=port, max_resolution=max_resolution, config=ViewerConfig(threads=threads))
+    device = str(device_from(args))
+    launch(args.runs, host=args.host, port=port, max_resolution=max_resolution,
+           config=ViewerConfig(threads=threads, device=device))
     return 0

@@ -89,8 +89,9 @@ class HardRayPool:
         if k == 0:
             return
         top = torch.topk(errors, k).indices
-        self.origins = torch.cat([self.origins, origins[top].detach()])[-self.capacity:]
-        self.dirs = torch.cat([self.dirs, dirs[top].detach()])[-self.capacity:]
+        # The pool lives where the rays do (it starts empty on the CPU).
+        self.origins = torch.cat([self.origins.to(origins.device), origins[top].detach()])[-self.capacity:]
+        self.dirs = torch.cat([self.dirs.to(dirs.device), dirs[top].detach()])[-self.capacity:]
         if times is not None:
             old = self.times if self.times is not None else times.new_zeros(0)
             self.times = torch.cat([old, times[top]])[-self.capacity:]
@@ -100,7 +101,7 @@ class HardRayPool:
         n = min(n, len(self))
         if n == 0:
             return None
-        perm = torch.randperm(len(self))
+        perm = torch.randperm(len(self), device=self.origins.device)
         take, rest = perm[:n], perm[n:]
         out = {"origins": self.origins[take], "dirs": self.dirs[take],
                "times": None if self.times is None else self.times[take]}
@@ -135,8 +136,8 @@ def per_camera_psnr(errors: Tensor, camera: Tensor, n_cameras: int, min_rays: in
     """PSNR ``[K]`` of each camera's rays from per-ray squared errors ``[R]`` (NaN below ``min_rays``)."""
     valid = camera >= 0  # replayed rays belong to no camera of this step
     cam, err = camera[valid], errors[valid].double()
-    sums = torch.zeros(n_cameras, dtype=torch.float64).index_add(0, cam, err)
-    counts = torch.zeros(n_cameras, dtype=torch.float64).index_add(0, cam, torch.ones_like(err))
+    sums = torch.zeros(n_cameras, dtype=torch.float64, device=err.device).index_add(0, cam, err)
+    counts = torch.zeros(n_cameras, dtype=torch.float64, device=err.device).index_add(0, cam, torch.ones_like(err))
     mse = sums / counts.clamp_min(1)
     psnr = -10.0 * torch.log10(mse.clamp_min(1e-12))
     return torch.where(counts >= min_rays, psnr, torch.full_like(psnr, float("nan"))).float()

@@ -31,6 +31,7 @@ from torch import Tensor
 from ..camera_paths import SceneFrame, estimate_scene_frame, matrix_to_quaternion, quaternion_to_matrix, slerp
 from ..cameras import Cameras, look_at
 from ..errors import NeuralFieldsError
+from ..render.rays import RayBatch
 from .config import PoseConfig
 
 MAX_ELEVATION = math.radians(89.0)  # look_at degenerates when the view direction is parallel to up
@@ -170,13 +171,12 @@ POSE_SAMPLERS: dict[str, Callable[[PoseSampler, int], Tensor]] = {
 }
 
 
-def rays_from_cameras(cameras: Cameras, times: Tensor | None, n_rays: int) -> dict[str, Tensor]:
-    """``n_rays`` rays through uniformly random (sub-pixel) positions of uniformly chosen cameras.
-
-    Returns ``origins, dirs [R, 3]``, ``camera [R]`` (index into ``cameras``) and ``times [R]`` or None.
-    """
-    cam = torch.randint(0, len(cameras), (n_rays,))
-    u = torch.rand(n_rays) * cameras.width[cam].float()
-    v = torch.rand(n_rays) * cameras.height[cam].float()
+def rays_from_cameras(cameras: Cameras, times: Tensor | None, n_rays: int) -> tuple[RayBatch, Tensor]:
+    """``n_rays`` rays through uniformly random (sub-pixel) positions of uniformly chosen cameras,
+    on the cameras' device, and the camera of each ray ``[R]`` (index into ``cameras``)."""
+    device = cameras.c2w.device
+    cam = torch.randint(0, len(cameras), (n_rays,), device=device)
+    u = torch.rand(n_rays, device=device) * cameras.width[cam].float()
+    v = torch.rand(n_rays, device=device) * cameras.height[cam].float()
     origins, dirs = cameras.rays(cam, u, v)
-    return {"origins": origins, "dirs": dirs, "camera": cam, "times": None if times is None else times[cam]}
+    return RayBatch(origins, dirs, None if times is None else times.to(device)[cam]), cam

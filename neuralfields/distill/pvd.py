@@ -1,51 +1,51 @@
 """Progressive Volume Distillation: train any field to reproduce any trained field.
 
-One step (see docs/distill.md):
+Distillation is the training loop with a batch source and an objective of its own (see
+docs/distill.md):
 
-1. cameras are drawn around the scene from the teacher's training-pose distribution
-   (:mod:`.poses`), plus, with active learning, jittered hard poses and replayed hard rays
-   (:mod:`.active`);
-2. the *teacher's* occupancy grid and density place the samples (ray marching, then dropping
-   samples hidden behind the teacher's surfaces); these packed samples are shared: teacher and
-   student are evaluated at exactly the same points, so per-sample losses compare like with like;
-3. the teacher (no gradients) gives raw density, geometry features, colour and composited pixels;
-   the student gives the same quantities with gradients;
-4. the stage decides the loss (:class:`StageSchedule`): features first (the first part of each
+1. :class:`TeacherCameras` draws cameras around the scene from the teacher's training-pose
+   distribution (:mod:`.poses`), plus, with active learning, jittered hard poses and replayed
+   hard rays (:mod:`.active`), and hands the loop their rays;
+2. :class:`DistillObjective` lets the *teacher's* sampler place the samples (its occupancy grid
+   and density); teacher and student are evaluated at exactly these samples through the one
+   evaluation path, so per-sample losses compare like with like;
+3. the stage decides the loss (:class:`StageSchedule`): features first (the first part of each
    field, PVD's "shallower" volume), then density and colour per sample, then rendered pixels.
 
-The student is a normal run: :class:`DistillTrainer` subclasses the trainer, so progress bar,
-periodic evaluation on the val split, metrics, atomic checkpoints (in the format
-:func:`~neuralfields.model.load_model` reads) and ``--resume`` are the trainer's. The teacher's
-grid stays fixed (no occupancy updates); the student keeps a copy of it (:mod:`.inherit`).
+The student is a normal run: progress bar, periodic evaluation on the val split, metrics, atomic
+checkpoints (in the format :func:`~neuralfields.model.load_model` reads) and ``--resume`` are the
+loop's. The teacher's grid is never updated; the student keeps a copy of it (:mod:`.inherit`).
 """
 
 from __future__ import annotations
 
-import json
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-import numpy as np
 import torch
 from torch import Tensor
 
+from ..cameras import Cameras
 from ..config import RunConfig
 from ..data import load_data
 from ..data.scene import Scene, composite_background
 from ..errors import NeuralFieldsError
-from ..model import SceneModel
-from ..render.compositing import composite
-from ..render.marching import PackedSamples
-from ..train.metrics import mse_to_psnr, psnr
-from ..train.trainer import Trainer
+from ..model import SceneModel, build_model
+from ..render.evaluate import RenderOutputs, evaluate
+from ..render.rays import RayBatch
+from ..run.evaluation import evaluate_model, spread_indices
+from ..run.folder import RunFolder, write_json_atomic
+from ..run.metrics import mse_to_psnr, psnr
+from ..train.batches import batch_background
+from ..train.loop import StepResult, TrainLoop, seed_everything
+from ..train.scene import initial_batch, loop_config, step_decay
 from .active import HardPosePool, HardRayPool, important_samples, per_camera_psnr
 from .config import DistillConfig, StageWeights
 from .inherit import inherit_color_head, inherited_parameters, transfer_grid
 from .losses import build_projection, color_loss, default_density_clamp, density_loss, feature_loss, log_density_fn, rgb_loss
 from .poses import PoseSampler, cat_cameras, rays_from_cameras
-from .teacher import camera_scene
 
 STAGE_NAMES = {1: "features", 2: "density+colour", 3: "pixels"}
 
@@ -71,138 +71,35 @@ class StageSchedule:
 
 
 @dataclass
-class SharedSamples:
-    """Packed samples of ``n_rays`` rays and what the teacher says about them.
+class CameraBatch:
+    """Rays of one distillation step and the cameras they come from.
 
     Attributes:
-        samples: the packed intervals (teacher's grid, pruned by the teacher's density).
-        x: ``[S, 3]`` normalised positions; ``dirs``: ``[S, 3]`` unit directions;
-        times: ``[S, 1]`` or None.
-        raw, geo, rgb, weights: teacher raw density ``[S]``, features ``[S, F]``, colour ``[S, 3]``
-            and rendering weights ``[S]``; pixels: ``[R, 3]`` teacher's composited colour.
-        background: ``[R, 3]`` background both sides composite over.
+        rays: the rays (background set); camera: ``[R]`` index into ``cameras`` (-1: replayed ray).
+        cameras, camera_times: the step's cameras and their times (dynamic scenes).
     """
 
-    samples: PackedSamples
-    x: Tensor
-    dirs: Tensor
-    times: Tensor | None
-    raw: Tensor
-    geo: Tensor
-    rgb: Tensor
-    weights: Tensor
-    pixels: Tensor
-    background: Tensor
+    rays: RayBatch
+    camera: Tensor
+    cameras: Cameras
+    camera_times: Tensor | None
+
+    def __len__(self) -> int:
+        return len(self.rays)
 
 
-@torch.no_grad()
-def teacher_pass(teacher: SceneModel, origins: Tensor, dirs: Tensor, times: Tensor | None,
-                 background: Tensor) -> SharedSamples:
-    """March rays ``[R, 3]`` through the teacher's grid and evaluate the teacher on the samples."""
-    renderer, field = teacher.renderer, teacher.field
-    samples = renderer.sample(field, origins, dirs, times, jitter=True)
-    idx = samples.ray_indices
-    x = renderer.normalize(samples.midpoints(origins, dirs))
-    t = None if times is None else times[idx, None]
-    d = dirs[idx]
-    raw, geo = field.raw_density(x, t)
-    rgb = field.color(x, d, geo, t)
-    out = composite(samples.t_starts, samples.t_ends, field.density_activation(raw), rgb, idx, origins.shape[0], background)
-    return SharedSamples(samples, x, d, t, raw, geo, rgb, out["weights"], out["rgb"], background)
+class TeacherCameras:
+    """Batch source: rays of fresh (and, with active learning, hard) poses plus replayed hard rays."""
 
-
-class DistillTrainer(Trainer):
-    """Trains the field of ``cfg`` to reproduce ``teacher``; writes a normal run folder.
-
-    Args:
-        cfg: the student's run config (see :func:`~neuralfields.distill.teacher.student_config`).
-        teacher: the loaded teacher model (its grid samples both fields).
-        dcfg: distillation settings.
-        val_scene: ground-truth split for periodic evaluation (None: no ground-truth eval).
-        teacher_dir: recorded in ``distill.json`` and the checkpoints.
-    """
-
-    def __init__(self, cfg: RunConfig, teacher: SceneModel, dcfg: DistillConfig | None = None,
-                 val_scene: Scene | None = None, run_dir: str | Path | None = None, resume: bool = False,
-                 progress: bool = True, log: Callable[[str], None] = print, teacher_dir: str | Path | None = None):
-        self.dcfg = (dcfg or DistillConfig()).validate()
-        self.teacher, self.teacher_dir = teacher, None if teacher_dir is None else str(teacher_dir)
-        # The trainer seeds the generators, builds the student and writes config.json; resuming
-        # waits until the distillation state (projection, pools) exists.
-        super().__init__(cfg, camera_scene(teacher.info), val_scene, run_dir, resume=False, progress=progress, log=log)
-        student = self.model.field
-        self.grid_transfer = transfer_grid(teacher.grid, self.model.grid)
-        self.inherited = inherit_color_head(teacher.field, student) if self.dcfg.inherit_color_head else []
-        frozen = set()
-        if self.inherited and self.dcfg.freeze_inherited:
-            for p in inherited_parameters(student, self.inherited):
-                p.requires_grad_(False)
-                frozen.add(id(p))
-        self.projection = build_projection(self.dcfg.projection, student.geo_dim, teacher.field.geo_dim)
-        groups = []
-        for g in student.param_groups(cfg.train.lr, cfg.train.weight_decay):
-            params = [p for p in g["params"] if id(p) not in frozen]
-            if params:
-                groups.append({**g, "params": params})
-        if not self.projection.is_identity:
-            groups.append({"params": list(self.projection.parameters()), "lr": cfg.train.lr, "weight_decay": 0.0})
-        self.optimizer = torch.optim.Adam(groups, eps=1e-15)
-        self.base_lrs = [g["lr"] for g in self.optimizer.param_groups]
-
-        self.schedule = StageSchedule(self.dcfg, cfg.train.steps)
-        clamp = self.dcfg.density_clamp or default_density_clamp(teacher.renderer.step_size)
-        self.density_clamp = (float(clamp[0]), float(clamp[1]))
-        self.teacher_log_density = log_density_fn(teacher.field)
-        self.student_log_density = log_density_fn(student)
+    def __init__(self, teacher: SceneModel, dcfg: DistillConfig, background: str, device: torch.device):
         info = teacher.info
-        self.poses = PoseSampler(info.cameras, info.aabb, info.times if info.dynamic else None, self.dcfg.poses)
-        active = self.dcfg.active
+        self.dcfg, self.background, self.device = dcfg, background, device
+        self.poses = PoseSampler(info.cameras, info.aabb, info.times if info.dynamic else None, dcfg.poses)
+        active = dcfg.active
         self.pose_pool = HardPosePool(active.pose_pool_size) if active.enabled else None
         self.ray_pool = HardRayPool(active.ray_pool_size) if active.enabled else None
-        if resume and self.run_dir is not None:
-            self._resume()
-        if self.run_dir is not None:
-            (self.run_dir / "distill.json").write_text(json.dumps(self.describe(), indent=2))
 
-    # ----------------------------------------------------------------------------------- state
-    def describe(self) -> dict:
-        """What the run inherited and how it distils (written to ``distill.json``)."""
-        s2, s3 = self.schedule.boundaries()
-        return {"teacher": self.teacher_dir, "teacher_field": self.teacher.cfg.field.name,
-                "student_field": self.cfg.field.name, "stage_starts": {"features": 0, "density+colour": s2, "pixels": s3},
-                "density_clamp": list(self.density_clamp), "pose_sampler": self.poses.kind,
-                "grid": self.grid_transfer, "inherited": self.inherited,
-                "projection": "identity" if self.projection.is_identity else "linear", "settings": self.dcfg.to_dict()}
-
-    def state_dict(self) -> dict:
-        state = super().state_dict()
-        state["distill"] = {"teacher": self.teacher_dir, "settings": self.dcfg.to_dict(),
-                            "projection": self.projection.state_dict(),
-                            "pose_pool": None if self.pose_pool is None else self.pose_pool.state_dict(),
-                            "ray_pool": None if self.ray_pool is None else self.ray_pool.state_dict()}
-        return state
-
-    def load_state(self, path: Path, state: dict) -> None:
-        extra = state.get("distill")
-        if extra is None:
-            raise NeuralFieldsError(f"{path}: not a distillation checkpoint; cannot resume it as one")
-        super().load_state(path, state)
-        self.projection.load_state_dict(extra["projection"])
-        if self.pose_pool is not None and extra.get("pose_pool") is not None:
-            self.pose_pool.load_state_dict(extra["pose_pool"])
-        if self.ray_pool is not None and extra.get("ray_pool") is not None:
-            self.ray_pool.load_state_dict(extra["ray_pool"])
-
-    def rebuild_schedule(self) -> None:
-        """Recompute the stage boundaries after ``train.steps`` changed (benchmarks budget steps by time)."""
-        self.schedule = StageSchedule(self.dcfg, self.cfg.train.steps)
-
-    def update_grid(self) -> None:
-        """No occupancy updates: the teacher's grid decides where both fields are sampled."""
-
-    # ------------------------------------------------------------------------------- batches
-    def draw_batch(self, n_rays: int) -> dict:
-        """Rays of fresh (and, with active learning, hard) poses plus replayed hard rays."""
+    def next(self, n: int, step: int = 0) -> CameraBatch:
         k = self.dcfg.poses.cameras_per_step
         parts, times = [], []
         if self.pose_pool is not None:
@@ -220,103 +117,195 @@ class DistillTrainer(Trainer):
         cam_times = None if times[0] is None else torch.cat(times)
         replay = None
         if self.ray_pool is not None:
-            replay = self.ray_pool.pop(int(round(n_rays * self.dcfg.active.ray_replay_fraction)))
-        n_new = n_rays - (0 if replay is None else replay["origins"].shape[0])
-        batch = rays_from_cameras(cameras, cam_times, n_new)
+            replay = self.ray_pool.pop(int(round(n * self.dcfg.active.ray_replay_fraction)))
+        n_new = n - (0 if replay is None else replay["origins"].shape[0])
+        rays, camera = rays_from_cameras(cameras.to(self.device), cam_times, n_new)
         if replay is not None:
-            batch["origins"] = torch.cat([batch["origins"], replay["origins"]])
-            batch["dirs"] = torch.cat([batch["dirs"], replay["dirs"]])
-            batch["camera"] = torch.cat([batch["camera"], torch.full((replay["origins"].shape[0],), -1)])
-            if batch["times"] is not None:
-                batch["times"] = torch.cat([batch["times"], replay["times"]])
-        batch["background"] = self.batch_background(batch["origins"].shape[0])
-        batch["cameras"], batch["camera_times"] = cameras, cam_times
-        return batch
+            rays = RayBatch.cat([rays, RayBatch(replay["origins"], replay["dirs"], replay["times"])])
+            camera = torch.cat([camera, torch.full((replay["origins"].shape[0],), -1, device=camera.device)])
+        rays.background = batch_background(self.background, len(rays), self.device)
+        return CameraBatch(rays, camera, cameras, cam_times)
 
-    # ------------------------------------------------------------------------------- training
-    def losses(self, shared: SharedSamples, weights: StageWeights) -> tuple[Tensor, dict[str, float], Tensor]:
-        """Weighted loss of one stage, its terms, and the student's composited pixels ``[R, 3]``."""
-        student = self.model.field
-        n_rays = shared.pixels.shape[0]
-        raw, geo = student.raw_density(shared.x, shared.times)
-        rgb = student.color(shared.x, shared.dirs, geo, shared.times)
-        s = shared.samples
-        pixels = composite(s.t_starts, s.t_ends, student.density_activation(raw), rgb, s.ray_indices, n_rays,
-                           shared.background)["rgb"]
+    def observe(self, batch: CameraBatch, errors: Tensor) -> None:
+        """Score the step's poses and keep its worst rays (active learning)."""
+        if self.pose_pool is None:
+            return
+        k = len(batch.cameras)
+        self.pose_pool.add(batch.cameras, batch.camera_times, per_camera_psnr(errors, batch.camera, k).cpu())
+        rays = batch.rays
+        self.ray_pool.add(rays.origins, rays.dirs, rays.times, errors, self.dcfg.active.hard_ray_fraction)
+
+
+class DistillObjective:
+    """Staged PVD losses of the student against the teacher on the teacher's samples."""
+
+    def __init__(self, teacher: SceneModel, student: SceneModel, dcfg: DistillConfig, steps: int):
+        self.teacher, self.student, self.dcfg = teacher, student, dcfg
+        self.projection = build_projection(dcfg.projection, student.field.geo_dim, teacher.field.geo_dim)
+        self.projection.to(student.device)
+        self.schedule = StageSchedule(dcfg, steps)
+        clamp = dcfg.density_clamp or default_density_clamp(teacher.sampler.step_size)
+        self.density_clamp = (float(clamp[0]), float(clamp[1]))
+        self.teacher_log_density = log_density_fn(teacher.field)
+        self.student_log_density = log_density_fn(student.field)
+
+    @torch.no_grad()
+    def teacher_pass(self, rays: RayBatch) -> RenderOutputs:
+        """The teacher's jittered samples of ``rays`` and its values there."""
+        t = self.teacher
+        samples = t.sampler.sample(t.field, rays, training=True)
+        return evaluate(t.field, t.space, samples, rays)
+
+    def losses(self, theirs: RenderOutputs, ours: RenderOutputs, weights: StageWeights) -> tuple[Tensor, dict[str, float]]:
+        """Weighted loss of one stage and its terms."""
         mask = None
         if self.dcfg.active.enabled and self.dcfg.active.sample_weight_mass < 1.0:
-            mask = important_samples(shared.weights, self.dcfg.active.sample_weight_mass)
+            mask = important_samples(theirs.weights, self.dcfg.active.sample_weight_mass)
+        s, t = ours.per_sample, theirs.per_sample
         terms: dict[str, Tensor] = {}
         if weights.feature > 0:
-            terms["feature"] = feature_loss(self.projection(geo), shared.geo, mask)
+            terms["feature"] = feature_loss(self.projection(s.geo), t.geo, mask)
         if weights.density > 0:
-            terms["density"] = density_loss(self.student_log_density(raw), self.teacher_log_density(shared.raw),
+            terms["density"] = density_loss(self.student_log_density(s.raw), self.teacher_log_density(t.raw),
                                             *self.density_clamp)
         if weights.color > 0:
-            terms["color"] = color_loss(rgb, shared.rgb, mask)
+            terms["color"] = color_loss(s.rgb, t.rgb, mask)
         if weights.rgb > 0:
-            terms["rgb"] = rgb_loss(pixels, shared.pixels)
+            terms["rgb"] = rgb_loss(ours.rgb, theirs.rgb)
         # Start from a constant: a zero-weighted graph term would hand unused modules zero gradients,
         # which weight decay and Adam's moments turn into updates.
-        total = sum((getattr(weights, k) * v for k, v in terms.items()), torch.zeros(()))
-        return total, {f"loss_{k}": float(v.detach()) for k, v in terms.items()}, pixels
+        total = sum((getattr(weights, k) * v for k, v in terms.items()), torch.zeros((), device=ours.rgb.device))
+        return total, {f"loss_{k}": float(v.detach()) for k, v in terms.items()}
 
-    def train_step(self) -> dict[str, float]:
-        self.model.field.train()
+    def __call__(self, batch: CameraBatch, step: int) -> StepResult:
+        self.student.field.train()
         self.projection.train()
-        self.set_learning_rates()
-        stage = self.schedule.stage(self.step)
-        batch = self.draw_batch(self.n_rays)
-        shared = teacher_pass(self.teacher, batch["origins"], batch["dirs"], batch["times"], batch["background"])
-        n_samples = len(shared.samples)
-        total, terms, pixels = self.losses(shared, self.schedule.weights[stage])
-        self.optimizer.zero_grad(set_to_none=True)
-        if n_samples > 0 and total.requires_grad:
-            total.backward()
-            self.optimizer.step()
-        errors = ((pixels.detach() - shared.pixels) ** 2).mean(-1)  # [R] student vs teacher
-        if self.pose_pool is not None:
-            k = len(batch["cameras"])
-            self.pose_pool.add(batch["cameras"], batch["camera_times"], per_camera_psnr(errors, batch["camera"], k))
-            self.ray_pool.add(batch["origins"], batch["dirs"], batch["times"], errors, self.dcfg.active.hard_ray_fraction)
-        self.adapt_ray_count(n_samples)
-        self.step += 1
-        return {"loss": float(total.detach()), "psnr": mse_to_psnr(errors.mean()), "n_rays": batch["origins"].shape[0],
-                "n_samples": n_samples, "stage": stage, **terms}
+        stage = self.schedule.stage(step)
+        theirs = self.teacher_pass(batch.rays)
+        ours = evaluate(self.student.field, self.student.space, theirs.samples, batch.rays)
+        total, terms = self.losses(theirs, ours, self.schedule.weights[stage])
+        errors = ((ours.rgb.detach() - theirs.rgb) ** 2).mean(-1)  # [R] student vs teacher
+        return StepResult(total, {"loss": float(total.detach()), "psnr": mse_to_psnr(errors.mean()), "stage": stage,
+                                  **terms}, theirs.n_samples, errors)
 
-    # ------------------------------------------------------------------------------- results
-    @torch.no_grad()
-    def teacher_fidelity(self, n_images: int | None = None) -> dict:
-        """Student-vs-teacher PSNR of full renders (no ground truth needed), and the teacher's own
-        val PSNR when the val split is loaded. Uses val cameras if loaded, else training cameras."""
-        scene = self.val_scene
-        cameras = scene.cameras if scene is not None else self.teacher.info.cameras
-        times = (scene.times if scene is not None else self.teacher.info.times) if self.teacher.info.dynamic else None
-        n = len(cameras) if n_images is None else min(n_images, len(cameras))
-        indices = sorted({int(round(k)) for k in np.linspace(0, len(cameras) - 1, n)}) if n else []
-        vs_teacher, teacher_gt = [], []
-        for i in indices:
-            time = None if times is None else float(times[i])
-            ours = self.model.render_camera(cameras, i, time)["rgb"]
-            theirs = self.teacher.render_camera(cameras, i, time)["rgb"]
-            vs_teacher.append(psnr(ours, theirs))
-            if scene is not None:
-                teacher_gt.append(psnr(theirs, composite_background(scene.image(i), self.model.background)))
-        out = {"teacher_psnr": float(np.mean(vs_teacher)) if vs_teacher else float("nan"),
-               "fidelity_images": len(indices), "fidelity_split": "val" if scene is not None else "train"}
-        if teacher_gt:
-            out["teacher_val_psnr"] = float(np.mean(teacher_gt))
-        return out
 
-    def fit(self) -> dict:
-        """Distil to ``train.steps``; the summary adds student-vs-teacher PSNR and what was inherited."""
-        summary = super().fit()
-        summary.update(self.teacher_fidelity(self.cfg.train.eval_images))
-        summary.update(teacher=self.teacher_dir, teacher_field=self.teacher.cfg.field.name,
-                       inherited=self.inherited, stage_starts=list(self.schedule.boundaries()))
-        if self.run_dir is not None:
-            (self.run_dir / "summary.json").write_text(json.dumps(summary, indent=2))
+class DistillState:
+    """What a distillation checkpoint adds to a training one (its ``distill`` entry)."""
+
+    kind = "distillation"
+
+    def __init__(self, objective: DistillObjective, source: TeacherCameras, teacher_dir: str | None,
+                 grid_transfer: str = "", inherited: list[str] | None = None):
+        self.objective, self.source, self.teacher_dir = objective, source, teacher_dir
+        self.grid_transfer, self.inherited = grid_transfer, list(inherited or [])
+
+    def state_dict(self) -> dict:
+        src = self.source
+        return {"teacher": self.teacher_dir, "settings": self.objective.dcfg.to_dict(),
+                "projection": self.objective.projection.state_dict(),
+                "pose_pool": None if src.pose_pool is None else src.pose_pool.state_dict(),
+                "ray_pool": None if src.ray_pool is None else src.ray_pool.state_dict()}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.objective.projection.load_state_dict(state["projection"])
+        if self.source.pose_pool is not None and state.get("pose_pool") is not None:
+            self.source.pose_pool.load_state_dict(state["pose_pool"])
+        if self.source.ray_pool is not None and state.get("ray_pool") is not None:
+            self.source.ray_pool.load_state_dict(state["ray_pool"])
+
+
+@torch.no_grad()
+def teacher_fidelity(student: SceneModel, teacher: SceneModel, scene: Scene | None, n_images: int | None = None) -> dict:
+    """Student-vs-teacher PSNR of full renders (no ground truth needed), and the teacher's own
+    val PSNR when the val split is loaded. Uses val cameras if loaded, else training cameras."""
+    cameras = scene.cameras if scene is not None else teacher.info.cameras
+    times = (scene.times if scene is not None else teacher.info.times) if teacher.info.dynamic else None
+    indices = spread_indices(len(cameras), n_images)
+    vs_teacher, teacher_gt = [], []
+    for i in indices:
+        time = None if times is None else float(times[i])
+        ours = student.render_camera(cameras, i, time)["rgb"]
+        theirs = teacher.render_camera(cameras, i, time)["rgb"]
+        vs_teacher.append(psnr(ours, theirs))
+        if scene is not None:
+            teacher_gt.append(psnr(theirs, composite_background(scene.image(i), student.background)))
+    out = {"teacher_psnr": sum(vs_teacher) / len(vs_teacher) if vs_teacher else float("nan"),
+           "fidelity_images": len(indices), "fidelity_split": "val" if scene is not None else "train"}
+    if teacher_gt:
+        out["teacher_val_psnr"] = sum(teacher_gt) / len(teacher_gt)
+    return out
+
+
+def distill_trainer(cfg: RunConfig, teacher: SceneModel, dcfg: DistillConfig | None = None,
+                    val_scene: Scene | None = None, run_dir: str | Path | None = None, resume: bool = False,
+                    progress: bool = True, log: Callable[[str], None] = print, teacher_dir: str | Path | None = None,
+                    device: torch.device | str | None = None) -> TrainLoop:
+    """The training loop that distils ``teacher`` into the field of ``cfg``; writes a normal run folder.
+
+    Args:
+        cfg: the student's run config (see :func:`~neuralfields.distill.teacher.student_config`).
+        teacher: the loaded teacher model (its sampler places the samples of both fields).
+        dcfg: distillation settings; val_scene: ground truth for periodic evaluation (or None).
+        teacher_dir: recorded in ``distill.json`` and the checkpoints.
+        device: the student's device (default: the teacher's).
+    """
+    dcfg = (dcfg or DistillConfig()).validate()
+    device = teacher.device if device is None else torch.device(device)
+    t = cfg.train
+    seed_everything(t.seed)
+    student = build_model(cfg, teacher.info, device)
+    grid_transfer = transfer_grid(teacher.grid, student.grid)
+    inherited = inherit_color_head(teacher.field, student.field) if dcfg.inherit_color_head else []
+    frozen = set()
+    if inherited and dcfg.freeze_inherited:
+        for p in inherited_parameters(student.field, inherited):
+            p.requires_grad_(False)
+            frozen.add(id(p))
+    objective = DistillObjective(teacher, student, dcfg, t.steps)
+    groups = []
+    for g in student.field.param_groups(t.lr, t.weight_decay):
+        params = [p for p in g["params"] if id(p) not in frozen]
+        if params:
+            groups.append({**g, "params": params})
+    if not objective.projection.is_identity:
+        groups.append({"params": list(objective.projection.parameters()), "lr": t.lr, "weight_decay": 0.0})
+    source = TeacherCameras(teacher, dcfg, cfg.data.background, device)
+    teacher_dir = None if teacher_dir is None else str(teacher_dir)
+
+    def summarize(summary: dict) -> dict:
+        summary.update(teacher_fidelity(student, teacher, val_scene, t.eval_images))
+        summary.update(teacher=teacher_dir, teacher_field=teacher.cfg.field.name, inherited=inherited,
+                       stage_starts=list(objective.schedule.boundaries()))
         return summary
+
+    evaluate_fn = None
+    if val_scene is not None:
+        evaluate_fn = lambda: evaluate_model(student, val_scene, spread_indices(len(val_scene), t.eval_images))  # noqa: E731
+    run = None if run_dir is None else RunFolder(run_dir, t.keep_checkpoints)
+    loop = TrainLoop(student, torch.optim.Adam(groups, eps=1e-15), source, objective, step_decay(t),
+                     initial_batch(t, student), loop_config(t, "distill"), evaluate=evaluate_fn, summarize=summarize,
+                     parts={"distill": DistillState(objective, source, teacher_dir, grid_transfer, inherited)}, run=run, config=cfg.to_dict(),
+                     num_parameters=student.field.num_parameters, progress=progress, log=log)
+    if resume and run is not None:
+        loop.resume()
+    if run is not None:
+        run.write_config(cfg.to_dict())
+        s2, s3 = objective.schedule.boundaries()
+        write_json_atomic(run.path / "distill.json", {
+            "teacher": teacher_dir, "teacher_field": teacher.cfg.field.name, "student_field": cfg.field.name,
+            "stage_starts": {"features": 0, "density+colour": s2, "pixels": s3},
+            "density_clamp": list(objective.density_clamp), "pose_sampler": source.poses.kind, "grid": grid_transfer,
+            "inherited": inherited, "projection": "identity" if objective.projection.is_identity else "linear",
+            "settings": dcfg.to_dict()})
+    return loop
+
+
+def set_steps(loop: TrainLoop, steps: int) -> None:
+    """Change a loop's step budget (benchmarks size it by time): the lr schedule and, for a
+    distillation, the stage boundaries follow."""
+    loop.settings.steps = loop.schedule.steps = steps
+    if isinstance(loop.objective, DistillObjective):
+        loop.objective.schedule = StageSchedule(loop.objective.dcfg, steps)
 
 
 def load_val_scene(cfg: RunConfig, split: str = "val") -> Scene | None:

@@ -14,11 +14,10 @@ from pathlib import Path
 import torch
 
 from ..config import FieldConfig, RunConfig, load_run_config
-from ..data.scene import Scene
 from ..errors import NeuralFieldsError, file_error
 from ..fields import FIELDS, field_config
 from ..model import SceneInfo, SceneModel, load_model
-from ..train.checkpoints import list_checkpoints, load_checkpoint
+from ..run.checkpoints import list_checkpoints, load_checkpoint
 
 
 DISTILL_WARMUP_STEPS = 10
@@ -29,7 +28,7 @@ def _one_line(exc: Exception) -> str:
     return text.splitlines()[0] if text else type(exc).__name__
 
 
-def load_teacher(run_dir: str | Path) -> tuple[SceneModel, dict, Path]:
+def load_teacher(run_dir: str | Path, device: torch.device | str = "cpu") -> tuple[SceneModel, dict, Path]:
     """The newest readable checkpoint of a trained run: ``(model, checkpoint state, checkpoint path)``.
 
     Every problem (missing folder or config, unknown field, no or only unreadable checkpoints,
@@ -56,7 +55,7 @@ def load_teacher(run_dir: str | Path) -> tuple[SceneModel, dict, Path]:
         more = f" (and {len(checkpoints) - 1} older ones)" if len(checkpoints) > 1 else ""
         raise NeuralFieldsError(_one_line(first_error) + more)
     try:
-        model, state = load_model(run_dir, path)
+        model, state = load_model(run_dir, path, device)
     except NeuralFieldsError as exc:
         raise NeuralFieldsError(_one_line(exc)) from None
     except (KeyError, TypeError, AttributeError) as exc:
@@ -92,13 +91,3 @@ def check_student(cfg: RunConfig, info: SceneInfo) -> None:
     if info.dynamic and not FIELDS[cfg.field.name].cls.time_dependent:
         raise NeuralFieldsError(f"--student {cfg.field.name}: the teacher's scene is dynamic; "
                                 "choose a time-dependent field (deform, kplanes)")
-
-
-def camera_scene(info: SceneInfo) -> Scene:
-    """A :class:`Scene` holding only the teacher's cameras (1x1 placeholder images).
-
-    The trainer builds its model from a scene; distillation never reads training pixels.
-    """
-    return Scene(images=torch.zeros(len(info.cameras), 1, 1, 3, dtype=torch.uint8), cameras=info.cameras,
-                 aabb=info.aabb.clone(), split="train", times=None if info.times is None else info.times.clone(),
-                 aabb_scale=float(info.aabb_scale))

@@ -31,9 +31,12 @@ import torch
 from torch import Tensor
 
 from ..errors import NeuralFieldsError
-from ..render.compositing import composite_dense
+from ..render.evaluate import evaluate
+from ..render.marching import PackedSamples
+from ..render.rays import RayBatch
 from .tsdf import TSDFConfig, tsdf_surface
 from .views import default_time, render_views, training_views
+from .volume import Volume, grid_shape, marching_cubes
 
 MESH_FORMATS = ("ply", "obj", "glb")
 Z_UP_TO_Y_UP = np.array([[1.0, 0, 0, 0], [0, 0, 1, 0], [0, -1, 0, 0], [0, 0, 0, 1]])
@@ -51,15 +54,6 @@ class MeshConfig:
     colors: bool = True
     chunk: int = 1 << 18  # points per field query
     tsdf: TSDFConfig = field(default_factory=TSDFConfig)
-
-
-@dataclass
-class Volume:
-    """Values ``[nx, ny, nz]`` sampled at ``origin + index * voxel``."""
-
-    values: np.ndarray
-    origin: np.ndarray
-    voxel: float
 
 
 def density_level(model, cfg: MeshConfig) -> float:
@@ -86,12 +80,12 @@ def auto_level(model, time: float | None = None, views: int = 8, max_side: int =
     scale = max_side / max(int(cams.width[0]), int(cams.height[0]))
     if scale < 1:
         cams = cams.resized(max(1, round(int(cams.width[0]) * scale)), max(1, round(int(cams.height[0]) * scale)))
-    density = model.renderer.density_fn(model.field, time)
+    density = model.density_fn(time)
     values = []
     for i, out in render_views(model, cams, time, ("depth", "opacity")):
         keep = out["opacity"] > opacity
         origins, dirs = cams.image_rays(i)
-        values.append(density(origins[keep] + dirs[keep] * out["depth"][keep, None]))
+        values.append(density((origins[keep] + dirs[keep] * out["depth"][keep, None]).to(model.device)).cpu())
     values = torch.cat(values) if values else torch.zeros(0)
     if values.numel() < 16:
         raise NeuralFieldsError("cannot estimate a density level: the training views render (almost) empty; "
@@ -130,16 +124,6 @@ def resolve_box(model, bbox: list[float] | None) -> Tensor:
     return clipped
 
 
-def grid_shape(box: Tensor, resolution: int) -> tuple[tuple[int, int, int], float]:
-    """Sample counts per axis and voxel size for ``resolution`` samples along the longest side."""
-    if resolution < 8 or resolution > 2048:
-        raise NeuralFieldsError(f"--resolution must lie in [8, 2048], got {resolution}")
-    extent = (box[1] - box[0]).double().numpy()
-    voxel = float(extent.max()) / (resolution - 1)
-    shape = tuple(int(max(2, math.ceil(e / voxel) + 1)) for e in extent)
-    return shape, voxel
-
-
 @torch.no_grad()
 def density_volume(model, box: Tensor, resolution: int, time: float | None = None, chunk: int = 1 << 18,
                    use_grid: bool = True) -> Volume:
@@ -147,54 +131,21 @@ def density_volume(model, box: Tensor, resolution: int, time: float | None = Non
     (nx, ny, nz), voxel = grid_shape(box, resolution)
     origin = box[0].double().numpy()
     values = np.zeros((nx, ny, nz), dtype=np.float32)
-    density = model.renderer.density_fn(model.field, time)
-    xs = torch.as_tensor(origin[0] + voxel * np.arange(nx), dtype=torch.float32)
-    ys = torch.as_tensor(origin[1] + voxel * np.arange(ny), dtype=torch.float32)
+    density = model.density_fn(time)
+    device = model.device
+    xs = torch.as_tensor(origin[0] + voxel * np.arange(nx), dtype=torch.float32, device=device)
+    ys = torch.as_tensor(origin[1] + voxel * np.arange(ny), dtype=torch.float32, device=device)
     slab = max(1, chunk // (nx * ny))
     model.field.eval()
     for z0 in range(0, nz, slab):
-        zs = torch.as_tensor(origin[2] + voxel * np.arange(z0, min(z0 + slab, nz)), dtype=torch.float32)
+        zs = torch.as_tensor(origin[2] + voxel * np.arange(z0, min(z0 + slab, nz)), dtype=torch.float32, device=device)
         pts = torch.stack(torch.meshgrid(xs, ys, zs, indexing="ij"), -1).reshape(-1, 3)
-        out = torch.zeros(pts.shape[0])
-        keep = model.grid.lookup(pts) if use_grid else torch.ones(pts.shape[0], dtype=torch.bool)
+        out = torch.zeros(pts.shape[0], device=device)
+        keep = model.grid.lookup(pts) if use_grid else torch.ones(pts.shape[0], dtype=torch.bool, device=device)
         for part in keep.nonzero()[:, 0].split(chunk):
             out[part] = density(pts[part]).float()
-        values[:, :, z0:z0 + len(zs)] = out.reshape(nx, ny, len(zs)).numpy()
+        values[:, :, z0:z0 + len(zs)] = out.reshape(nx, ny, len(zs)).cpu().numpy()
     return Volume(values, origin, voxel)
-
-
-def marching_cubes(volume: Volume, level: float, valid: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """Level set where values rise above ``level``: world ``verts [V, 3]``, ``faces [F, 3]`` wound outwards.
-
-    ``valid [nx, ny, nz]`` marks trustworthy samples: faces with a vertex on an edge that touches
-    an invalid sample are dropped (skimage's own ``mask`` tests only one corner per cube).
-    """
-    from skimage import measure
-
-    values = volume.values
-    if not (values.min() < level < values.max()):
-        raise NeuralFieldsError(f"no surface: the field never crosses level {level:.4g} in the box "
-                                f"(values span {values.min():.4g} .. {values.max():.4g}); try another --threshold")
-    verts, faces, normals, _ = measure.marching_cubes(values, level)  # in sample-index units
-    if valid is not None:
-        top = np.array(values.shape) - 1
-        lo = np.clip(np.floor(verts).astype(np.int64), 0, top)
-        hi = np.clip(np.ceil(verts).astype(np.int64), 0, top)
-        ok = valid[tuple(lo.T)] & valid[tuple(hi.T)]
-        faces = faces[ok[faces].all(1)]
-        used = np.unique(faces)
-        remap = np.full(len(verts), -1, dtype=np.int64)
-        remap[used] = np.arange(len(used))
-        verts, normals, faces = verts[used], normals[used], remap[faces]
-        if len(faces) == 0:
-            raise NeuralFieldsError("no surface: the level set lies entirely in unobserved space")
-    verts = verts * volume.voxel + volume.origin
-    # Wind faces so their normals agree with the gradient normals (pointing out of matter).
-    a, b, c = (verts[faces[:, i]] for i in range(3))
-    face_n = np.cross(b - a, c - a)
-    if (face_n * normals[faces].mean(1)).sum(-1).mean() < 0:
-        faces = faces[:, ::-1]
-    return verts, np.ascontiguousarray(faces)
 
 
 @dataclass
@@ -305,29 +256,27 @@ SIMPLIFIERS: dict[str, Callable] = {"quadric": quadric_decimation, "cluster": cl
 def vertex_colors(model, verts: np.ndarray, normals: np.ndarray, voxel: float, time: float | None = None,
                   n_samples: int = 16, chunk: int = 1 << 14) -> np.ndarray:
     """``[V, 3]`` float colours rendered along ``-normal`` through each vertex (see module docstring)."""
-    field, renderer = model.field, model.renderer
-    field.eval()
-    v = torch.as_tensor(verts, dtype=torch.float32)
-    n = torch.as_tensor(normals, dtype=torch.float32)
+    model.field.eval()
+    device = model.device
+    v = torch.as_tensor(verts, dtype=torch.float32, device=device)
+    n = torch.as_tensor(normals, dtype=torch.float32, device=device)
     n = n / n.norm(dim=-1, keepdim=True).clamp_min(1e-9)
     half = 3 * voxel
-    edges = torch.linspace(-half, half, n_samples + 1)
-    mids, deltas = (edges[1:] + edges[:-1]) / 2, edges[1:] - edges[:-1]
+    edges = torch.linspace(0.0, 2 * half, n_samples + 1, device=device)
     out = torch.zeros_like(v)
-    for sl in torch.arange(len(v)).split(chunk):
+    for sl in torch.arange(len(v), device=device).split(chunk):
+        # Short rays entering the surface: from ``half`` outside to ``half`` inside each vertex.
         d = -n[sl]
-        x = v[sl, None, :] + d[:, None, :] * mids[None, :, None]  # [c, S, 3], entering the surface
-        flat = renderer.normalize(x.reshape(-1, 3))
-        t = None if time is None else torch.full((flat.shape[0], 1), float(time))
-        sigma, geo = field.density(flat, t)
-        rgb = field.color(flat, d.repeat_interleave(n_samples, 0), geo, t)
-        colour, weights = composite_dense(deltas.expand(len(sl), -1), sigma.reshape(len(sl), -1),
-                                          rgb.reshape(len(sl), n_samples, -1))
-        opacity = weights.sum(-1, keepdim=True)
+        rays = RayBatch(v[sl] - d * half, d, None if time is None else torch.full((len(sl),), float(time), device=device))
+        ray = torch.arange(len(sl), device=device).repeat_interleave(n_samples)
+        t0 = edges[:-1].repeat(len(sl))
+        t1 = edges[1:].repeat(len(sl))
+        res = evaluate(model.field, model.space, PackedSamples(ray, t0, t1, len(sl)), rays, composite_background=False)
+        opacity = res.opacity[:, None]
         # Where the short ray stays nearly transparent, use the colour at the vertex itself.
-        centre = rgb.reshape(len(sl), n_samples, -1)[:, n_samples // 2]
-        out[sl] = torch.where(opacity > 0.05, colour / opacity.clamp_min(1e-6), centre)
-    return out.clamp(0, 1).numpy()
+        centre = res.per_sample.rgb.reshape(len(sl), n_samples, -1)[:, n_samples // 2]
+        out[sl] = torch.where(opacity > 0.05, res.rgb / opacity.clamp_min(1e-6), centre)
+    return out.clamp(0, 1).cpu().numpy()
 
 
 # ------------------------------------------------------------------------------------ entry points

@@ -28,6 +28,7 @@ from torch import Tensor
 from ..cameras import Cameras
 from ..errors import NeuralFieldsError
 from .views import render_views, training_views
+from .volume import Volume, grid_shape, marching_cubes
 
 
 @dataclass
@@ -95,8 +96,6 @@ class TSDFVolume:
 
     def surface(self) -> tuple[np.ndarray, np.ndarray]:
         """Zero level set between observed voxels only: ``verts [V, 3]``, ``faces [F, 3]``."""
-        from .mesh import Volume, marching_cubes
-
         values = -self.tsdf.reshape(self.shape).numpy()  # matter positive, as marching_cubes expects
         seen = (self.weight > 0).reshape(self.shape).numpy()
         if not (values[seen] > 0).any() or not (values[seen] < 0).any():
@@ -107,8 +106,6 @@ class TSDFVolume:
 def tsdf_surface(model, cfg: TSDFConfig, box: Tensor, resolution: int, time: float | None = None
                  ) -> tuple[np.ndarray, np.ndarray, float]:
     """Fuse depth rendered at training-like views inside ``box``; returns verts, faces, voxel size."""
-    from .mesh import grid_shape
-
     shape, voxel = grid_shape(box, resolution)
     if cfg.truncation <= 0:
         raise NeuralFieldsError(f"tsdf truncation must be positive, got {cfg.truncation}")

@@ -2,25 +2,26 @@
 
 The field is built with ``in_dim=2, view_dependent=False, out_dim=C``; pixel centres map to
 ``[-1, 1]^2`` (x along the width, y along the height) and the colour is
-``field.color(x, None, field.raw_density(x)[1])``. Each step draws ``batch`` random pixels (or
-takes the whole image), minimises the MSE with Adam and decays the learning rate exponentially
-to ``lr_decay`` times its start. Fields with a data-dependent initialisation
+``field.color(x, None, field.raw_density(x)[1])``. Fitting is the shared training loop
+(:mod:`neuralfields.train.loop`) with image pixels as the batch source: each step draws
+``batch`` random pixels (or takes the whole image), minimises the MSE with Adam and decays the
+learning rate exponentially to ``lr_decay`` times its start. Fields with a data-dependent initialisation
 (``init_from_signal``) receive the pixel centres weighted by the image's gradient magnitude.
 """
 
 from __future__ import annotations
 
 import json
-import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
 import torch
-from tqdm import tqdm
 
 from ..fields import Field, build_field, resolved_options
-from ..train.metrics import mse_to_psnr, psnr, ssim
+from ..run.folder import RunFolder
+from ..run.metrics import mse_to_psnr, psnr, ssim
+from ..train.loop import BatchSize, ExponentialDecay, LoopConfig, StepResult, TrainLoop, seed_everything
 from .io import save_image
 
 
@@ -33,6 +34,7 @@ class FitConfig:
     seed: int = 0
     eval_steps: list[int] = field(default_factory=list)  # extra full-image evaluations (benchmarks)
     chunk: int = 1 << 16  # pixels per forward pass when rendering the whole image
+    checkpoint_every: int = 0  # with an output folder: checkpoints every N steps (and at the end)
 
 
 @dataclass
@@ -55,10 +57,10 @@ class FitResult:
         return out
 
 
-def pixel_coords(height: int, width: int) -> torch.Tensor:
+def pixel_coords(height: int, width: int, device: torch.device | str = "cpu") -> torch.Tensor:
     """Pixel centres ``[H*W, 2]`` in ``[-1, 1]^2``, row-major, ``(x, y)`` order."""
-    ys = (torch.arange(height, dtype=torch.float32) + 0.5) / height * 2 - 1
-    xs = (torch.arange(width, dtype=torch.float32) + 0.5) / width * 2 - 1
+    ys = (torch.arange(height, dtype=torch.float32, device=device) + 0.5) / height * 2 - 1
+    xs = (torch.arange(width, dtype=torch.float32, device=device) + 0.5) / width * 2 - 1
     grid_y, grid_x = torch.meshgrid(ys, xs, indexing="ij")
     return torch.stack([grid_x, grid_y], dim=-1).reshape(-1, 2)
 
@@ -73,74 +75,128 @@ def gradient_magnitude(image: torch.Tensor) -> torch.Tensor:
 
 
 def query_colors(model: Field, coords: torch.Tensor) -> torch.Tensor:
-    """Field colours ``[N, C]`` at points ``[N, 2]``."""
+    """Field colours ``[N, C]`` at points ``[N, 2]`` (a 2D field's colour reads its geometry features)."""
     _, geo = model.raw_density(coords)
     return model.color(coords, None, geo)
 
 
 @torch.no_grad()
 def render_image(model: Field, height: int, width: int, chunk: int = 1 << 16) -> torch.Tensor:
-    """The field over the pixel grid as ``[H, W, C]`` clipped to ``[0, 1]``."""
+    """The field over the pixel grid as ``[H, W, C]`` clipped to ``[0, 1]`` (on the CPU)."""
     was_training = model.training
     model.eval()
-    coords = pixel_coords(height, width)
+    coords = pixel_coords(height, width, next(model.parameters()).device)
     out = torch.cat([query_colors(model, coords[i : i + chunk]) for i in range(0, coords.shape[0], chunk)])
     model.train(was_training)
-    return out.reshape(height, width, -1).clamp(0, 1)
+    return out.reshape(height, width, -1).clamp(0, 1).cpu()
 
 
 def build_image_field(name: str, options: dict | None, channels: int) -> Field:
     return build_field(name, options, in_dim=2, view_dependent=False, out_dim=channels)
 
 
+@dataclass
+class PixelBatch:
+    """``coords [B, 2]`` in ``[-1, 1]^2`` and their target ``colors [B, C]``."""
+
+    coords: torch.Tensor
+    colors: torch.Tensor
+
+    def __len__(self) -> int:
+        return self.coords.shape[0]
+
+
+class ImagePixels:
+    """Batch source: ``n`` random pixels of one image, or the whole image when ``n`` covers it."""
+
+    def __init__(self, coords: torch.Tensor, colors: torch.Tensor):
+        self.coords, self.colors = coords, colors
+
+    def next(self, n: int, step: int = 0) -> PixelBatch:
+        if n >= self.coords.shape[0]:
+            return PixelBatch(self.coords, self.colors)
+        idx = torch.randint(0, self.coords.shape[0], (n,), device=self.coords.device)
+        return PixelBatch(self.coords[idx], self.colors[idx])
+
+
+class SignalObjective:
+    """Mean squared error of the field's colours at the batch's coordinates."""
+
+    def __init__(self, field: Field):
+        self.field = field
+
+    def __call__(self, batch: PixelBatch, step: int) -> StepResult:
+        self.field.train()
+        errors = ((query_colors(self.field, batch.coords) - batch.colors) ** 2).mean(-1)  # [B]
+        loss = errors.mean()
+        return StepResult(loss, {"loss": float(loss.detach()), "psnr": mse_to_psnr(loss.detach())},
+                          errors=errors.detach())
+
+
+class ImageEvaluator:
+    """Full-image PSNR/SSIM of the field; keeps the latest reconstruction ``[H, W, C]``."""
+
+    def __init__(self, field: Field, target: torch.Tensor, chunk: int):
+        self.field, self.target, self.chunk = field, target, chunk
+        self.last: torch.Tensor | None = None
+
+    def __call__(self) -> dict:
+        h, w, _ = self.target.shape
+        self.last = render_image(self.field, h, w, self.chunk)
+        return {"psnr": psnr(self.last, self.target), "ssim": ssim(self.last, self.target)}
+
+
+class FieldState:
+    """Checkpoint contents of a 2D fit: the field's parameters."""
+
+    def __init__(self, field: Field):
+        self.field = field
+
+    def state_dict(self) -> dict:
+        return {"field": self.field.state_dict()}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.field.load_state_dict(state["field"])
+
+
 def fit_image(image: np.ndarray, name: str, options: dict | None = None, cfg: FitConfig | None = None,
-              progress: bool = True) -> FitResult:
-    """Fit ``image [H, W, C]`` (floats in [0, 1]) with field ``name`` and return the result."""
+              progress: bool = True, out_dir: str | Path | None = None, resume: bool = False,
+              device: torch.device | str = "cpu") -> FitResult:
+    """Fit ``image [H, W, C]`` (floats in [0, 1]) with field ``name`` and return the result.
+
+    This is the training loop with image pixels as the batch source and the squared error as the
+    objective. With ``out_dir`` the loop writes checkpoints there, and ``resume`` continues the
+    newest one.
+    """
     cfg = cfg or FitConfig()
-    torch.manual_seed(cfg.seed)
+    seed_everything(cfg.seed)
     target = torch.as_tensor(np.ascontiguousarray(image), dtype=torch.float32)
     h, w, c = target.shape
-    model = build_image_field(name, options, c)
-    coords, colors = pixel_coords(h, w), target.reshape(-1, c)
+    model = build_image_field(name, options, c).to(device)
+    coords, colors = pixel_coords(h, w, device), target.reshape(-1, c).to(device)
     init = getattr(model, "init_from_signal", None)
     if init is not None:
-        init(coords, gradient_magnitude(target).reshape(-1))
+        init(coords, gradient_magnitude(target).reshape(-1).to(device))
     lr = cfg.lr if cfg.lr is not None else model.recommended_lr
-    optimizer = torch.optim.Adam(model.param_groups(lr, 0.0), eps=1e-15)
-    base_lrs = [g["lr"] for g in optimizer.param_groups]
     n = h * w
     batch = n if cfg.batch <= 0 or cfg.batch >= n else cfg.batch
-    eval_steps = set(cfg.eval_steps)
-    checkpoints: list[dict] = []
-    seconds = 0.0
-    bar = tqdm(range(cfg.steps), desc=f"fit {name}", disable=not progress, dynamic_ncols=True, mininterval=0.5)
-    model.train()
-    for step in bar:
-        start = time.perf_counter()
-        factor = cfg.lr_decay ** (step / max(cfg.steps - 1, 1))
-        for group, base in zip(optimizer.param_groups, base_lrs):
-            group["lr"] = base * factor
-        if batch == n:
-            x, y = coords, colors
-        else:
-            idx = torch.randint(0, n, (batch,))
-            x, y = coords[idx], colors[idx]
-        loss = torch.mean((query_colors(model, x) - y) ** 2)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
-        seconds += time.perf_counter() - start
-        if step % 10 == 0 or step == cfg.steps - 1:
-            bar.set_postfix({"psnr": f"{mse_to_psnr(loss.detach()):.2f}"}, refresh=False)
-        if step + 1 in eval_steps and step + 1 < cfg.steps:
-            checkpoints.append({"step": step + 1, "psnr": psnr(render_image(model, h, w, cfg.chunk), target), "seconds": seconds})
-    bar.close()
-    recon = render_image(model, h, w, cfg.chunk)
-    final_psnr = psnr(recon, target)
-    if cfg.steps in eval_steps or not eval_steps:
-        checkpoints.append({"step": cfg.steps, "psnr": final_psnr, "seconds": seconds})
-    return FitResult(recon.numpy(), final_psnr, ssim(recon, target), seconds, model.num_parameters, cfg.steps,
-                     lr, batch, name, resolved_options(name, options), checkpoints)
+    evaluator = ImageEvaluator(model, target, cfg.chunk)
+    config = {"fit": asdict(cfg), "field": {"name": name, "options": resolved_options(name, options)},
+              "image": {"height": h, "width": w, "channels": c}}
+    loop = TrainLoop(FieldState(model), torch.optim.Adam(model.param_groups(lr, 0.0), eps=1e-15),
+                     ImagePixels(coords, colors), SignalObjective(model), ExponentialDecay(cfg.steps, cfg.lr_decay),
+                     BatchSize(batch), LoopConfig(cfg.steps, log_every=10, eval_steps=set(cfg.eval_steps),
+                                                  checkpoint_every=cfg.checkpoint_every, desc=f"fit {name}"),
+                     evaluate=evaluator, run=None if out_dir is None else RunFolder(out_dir, 2), config=config,
+                     num_parameters=model.num_parameters, progress=progress)
+    if resume:
+        loop.resume()
+    summary = loop.fit()
+    wanted = set(cfg.eval_steps) or {cfg.steps}
+    checkpoints = [{"step": e["step"], "psnr": e["psnr"], "seconds": e["seconds"]}
+                   for e in loop.evaluations if e["step"] in wanted]
+    return FitResult(evaluator.last.numpy(), summary["val_psnr"], summary["val_ssim"], summary["train_seconds"],
+                     model.num_parameters, cfg.steps, lr, batch, name, resolved_options(name, options), checkpoints)
 
 
 def error_heatmap(error: np.ndarray, scale: float = 0.1) -> np.ndarray:

@@ -101,7 +101,7 @@ class OccupancyGrid(nn.Module):
             values = torch.cat([
                 density_fn(self.to_world(level, self.cell_points(level, part))).reshape(-1) * step_size
                 for part in cells.split(chunk)
-            ]) if len(cells) else torch.zeros(0)
+            ]) if len(cells) else torch.zeros(0, device=self.density.device)
             current = self.density[level]
             current[cells] = torch.maximum(current[cells] * ema_decay, values.to(current.dtype))
         visible = self.density[~self.hidden]

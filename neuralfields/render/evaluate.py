@@ -1,0 +1,133 @@
+"""THE one function that evaluates a field on packed samples, and its density-only sibling.
+
+Training, evaluation, image and video rendering, normals, mesh colours, point clouds and both
+sides of distillation call :func:`evaluate`; pruning, occupancy updates and density volumes
+call :func:`query_density` / :func:`density_at`. Nothing else maps samples to field inputs or
+composites them.
+
+One sample's field inputs: ``x = space(origin + t_mid * dir)`` in ``[-1, 1]^3``, the ray's unit
+direction and, for dynamic scenes, the ray's time.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+import torch
+from torch import Tensor
+
+from ..fields.base import Field
+from .compositing import accumulate, composite
+from .marching import PackedSamples
+from .rays import RayBatch
+
+Space = Callable[[Tensor], Tensor]  # world points [N, 3] -> field coordinates [N, 3]
+
+
+@dataclass
+class SampleOutputs:
+    """What the field says at each of ``S`` samples.
+
+    Attributes:
+        x: ``[S, 3]`` field coordinates; dirs: ``[S, 3]`` unit view directions;
+        times: ``[S, 1]`` or None.
+        raw, sigma: ``[S]`` pre-activation density and density; geo: ``[S, F]`` geometry features;
+        rgb: ``[S, 3]`` colour; normal: ``[S, 3]`` world-space unit normal (when asked for).
+    """
+
+    x: Tensor
+    dirs: Tensor
+    times: Tensor | None
+    raw: Tensor
+    sigma: Tensor
+    geo: Tensor
+    rgb: Tensor
+    normal: Tensor | None = None
+
+
+@dataclass
+class RenderOutputs:
+    """Composited buffers of ``R`` rays and the per-sample values behind them.
+
+    Attributes:
+        rgb: ``[R, 3]`` (over the batch's background when it has one); opacity, depth: ``[R]``;
+        normal: ``[R, 3]`` weight-averaged unit normals (when asked for);
+        weights: ``[S]`` rendering weights; samples: the packed intervals; per_sample: field values.
+    """
+
+    rgb: Tensor
+    opacity: Tensor
+    depth: Tensor
+    weights: Tensor
+    samples: PackedSamples
+    per_sample: SampleOutputs
+    normal: Tensor | None = None
+
+    @property
+    def n_samples(self) -> int:
+        return len(self.samples)
+
+    def buffer(self, name: str) -> Tensor:
+        value = getattr(self, name)
+        if value is None:
+            raise KeyError(f"buffer '{name}' was not rendered")
+        return value
+
+
+def sample_points(samples: PackedSamples, rays: RayBatch) -> Tensor:
+    """World positions ``[S, 3]`` of the interval midpoints."""
+    return samples.midpoints(rays.origins, rays.dirs)
+
+
+def query_density(field: Field, space: Space, samples: PackedSamples, rays: RayBatch) -> Tensor:
+    """Density ``[S]`` at the samples (pruning passes; no colour)."""
+    x = space(sample_points(samples, rays))
+    return field.density(x, rays.sample_times(samples.ray_indices))[0]
+
+
+def density_at(field: Field, space: Space, points: Tensor, time: float | Tensor | None = None) -> Tensor:
+    """Density ``[N]`` at world ``points [N, 3]``; ``time`` is one time for all points or ``[N]``."""
+    t = None
+    if time is not None:
+        t = torch.as_tensor(time, dtype=points.dtype, device=points.device).expand(points.shape[0]).reshape(-1, 1)
+    return field.density(space(points), t)[0]
+
+
+def evaluate(field: Field, space: Space, samples: PackedSamples, rays: RayBatch, normals: bool = False,
+             composite_background: bool = True) -> RenderOutputs:
+    """Evaluate ``field`` at ``samples`` of ``rays`` and composite them.
+
+    Gradients flow to the field unless the caller runs under ``torch.no_grad``. With ``normals``
+    each sample also gets the world-space normal ``-grad sigma / |grad sigma|`` (density rises
+    into matter), taken by autograd through the space map and the field's density, and the
+    rays get the weight-averaged normal. ``composite_background=False`` leaves colour
+    premultiplied (transparent where the ray hits nothing).
+    """
+    idx = samples.ray_indices
+    world = sample_points(samples, rays)
+    t = rays.sample_times(idx)
+    normal = None
+    if normals:
+        with torch.enable_grad():
+            world = world.detach().requires_grad_(True)
+            x = space(world)
+            raw, geo = field.raw_density(x, t)
+            sigma = field.density_activation(raw)
+            (grad,) = torch.autograd.grad(sigma.sum(), world)
+        normal = -grad / grad.norm(dim=-1, keepdim=True).clamp_min(1e-12)
+        x, raw, geo, sigma = x.detach(), raw.detach(), geo.detach(), sigma.detach()
+    else:
+        x = space(world)
+        raw, geo = field.raw_density(x, t)
+        sigma = field.density_activation(raw)
+    d = rays.dirs[idx]
+    rgb = field.color(x, d, geo, t)
+    background = rays.background if composite_background else None
+    out = composite(samples.t_starts, samples.t_ends, sigma, rgb, idx, len(rays), background)
+    ray_normal = None
+    if normal is not None:
+        n = accumulate(out["weights"], normal, idx, len(rays))
+        ray_normal = n / n.norm(dim=-1, keepdim=True).clamp_min(1e-6)
+    return RenderOutputs(out["rgb"], out["opacity"], out["depth"], out["weights"], samples,
+                         SampleOutputs(x, d, t, raw, sigma, geo, rgb, normal), ray_normal)

@@ -1,0 +1,95 @@
+"""Scene training: the loop with image rays, the photometric objective and the sampler's updates.
+
+One step: random rays over all training pixels -> the sampler places samples (its occupancy
+grid refreshed at its own cadence) -> :func:`~neuralfields.render.evaluate` -> photometric loss
+(+ the field's own regulariser) -> Adam. The ray count adapts so each batch holds about
+``target_samples`` samples.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Callable
+
+import torch
+
+from ..config import RunConfig, TrainConfig
+from ..data.scene import Scene
+from ..fields import resolved_options
+from ..model import SceneInfo, SceneModel, build_model
+from ..render.rays import RayBatch
+from ..run.evaluation import evaluate_model, spread_indices
+from ..run.folder import RunFolder
+from ..run.metrics import mse_to_psnr
+from .batches import ImageRays
+from .loop import BatchSize, LoopConfig, StepDecay, StepResult, TrainLoop, seed_everything
+from .losses import rgb_loss
+
+
+class PhotometricObjective:
+    """Render the batch's rays and compare with their pixels (``huber`` or ``mse``)."""
+
+    def __init__(self, model: SceneModel, loss: str = "huber"):
+        self.model, self.loss = model, loss
+
+    def __call__(self, batch: RayBatch, step: int) -> StepResult:
+        field = self.model.field
+        field.train()
+        out = self.model.renderer.render_rays(field, batch, training=True)
+        loss = rgb_loss(out.rgb, batch.pixels, self.loss)
+        reg = field.regularization()
+        total = loss if reg is None else loss + reg
+        errors = ((out.rgb.detach() - batch.pixels) ** 2).mean(-1)  # [R]
+        return StepResult(total, {"loss": float(loss.detach()), "psnr": mse_to_psnr(errors.mean())},
+                          out.n_samples, errors)
+
+
+def step_decay(t: TrainConfig) -> StepDecay:
+    return StepDecay(t.steps, t.warmup_steps, t.decay_milestones, t.decay_gamma, t.time_budget)
+
+
+def loop_config(t: TrainConfig, desc: str = "train") -> LoopConfig:
+    return LoopConfig(t.steps, t.time_budget, eval_every=t.eval_every, checkpoint_every=t.checkpoint_every,
+                      seed=t.seed, desc=desc)
+
+
+def initial_batch(t: TrainConfig, model: SceneModel) -> BatchSize:
+    """Until the occupancy grid has culled anything every ray marches the whole box (about half a
+    diagonal of samples): start with a ray count that keeps the first batches near the target."""
+    sampler = model.sampler
+    full_box = max(1, int(0.5 * sampler.diagonal / sampler.step_size))
+    n = min(t.init_rays, max(256, t.target_samples // full_box))
+    return BatchSize(n, t.target_samples, 256, t.max_rays)
+
+
+def scene_trainer(cfg: RunConfig, train_scene: Scene, val_scene: Scene | None = None,
+                  run_dir: str | Path | None = None, resume: bool = False, progress: bool = True,
+                  log: Callable[[str], None] = print, device: torch.device | str = "cpu") -> TrainLoop:
+    """The training loop of one field on one scene, writing into ``run_dir`` (None: nothing written).
+
+    ``resume`` continues from the newest good checkpoint in ``run_dir``. The loop's ``model`` is
+    the :class:`~neuralfields.model.SceneModel`.
+    """
+    t = cfg.train
+    seed_everything(t.seed)
+    cfg.field.options = resolved_options(cfg.field.name, cfg.field.options)
+    model = build_model(cfg, SceneInfo.from_scene(train_scene), device)
+    if t.compile:
+        model.field.compile()
+    if t.lr is None:
+        t.lr = model.field.recommended_lr  # recorded in config.json as used
+    optimizer = torch.optim.Adam(model.field.param_groups(t.lr, t.weight_decay), eps=1e-15)
+    evaluate = None
+    if val_scene is not None:
+        evaluate = lambda: evaluate_model(model, val_scene, spread_indices(len(val_scene), t.eval_images))  # noqa: E731
+    run = None if run_dir is None else RunFolder(run_dir, t.keep_checkpoints)
+    loop = TrainLoop(model, optimizer, ImageRays(train_scene, cfg.data.background, model.device),
+                     PhotometricObjective(model, t.loss), step_decay(t), initial_batch(t, model), loop_config(t),
+                     before_step=[lambda step: model.sampler.update(step, model.field)], evaluate=evaluate,
+                     run=run, config=cfg.to_dict(), num_parameters=model.field.num_parameters,
+                     progress=progress, log=log)
+    if resume and run is not None:
+        loop.resume()
+    if run is not None:
+        run.write_config(cfg.to_dict())
+    return loop
