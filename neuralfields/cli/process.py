@@ -25,7 +25,9 @@ def register(sub) -> None:
     p.add_argument("--matcher", choices=MATCHERS, default="auto",
                    help="image pairs to match: sequential (video, with loop closure), exhaustive (small photo sets); "
                         "auto picks sequential for videos and photo sets over 100 images (default auto)")
-    p.add_argument("--camera-model", choices=CAMERA_MODELS, default="OPENCV", help="COLMAP camera model (default OPENCV)")
+    p.add_argument("--camera-model", choices=CAMERA_MODELS, default="SIMPLE_RADIAL",
+                   help="COLMAP camera model: SIMPLE_RADIAL (default; robust), OPENCV (fx, fy and k1 k2 p1 p2: large "
+                        "images of wide or cheap lenses), PINHOLE (no distortion)")
     p.add_argument("--per-image-cameras", action="store_true",
                    help="calibrate every image separately (mixed cameras or zoom); default: one shared camera")
     p.add_argument("--max-image-size", type=positive_int, default=1600,

@@ -74,7 +74,7 @@ def _prepare_images(source: Path, image_dir: Path, cfg: ProcessConfig, progress:
         if cfg.image_format not in IMAGE_FORMATS:
             raise NeuralFieldsError(f"--image-format must be one of {', '.join(IMAGE_FORMATS)}, got '{cfg.image_format}'")
         return extract_frames(source, image_dir, cfg.frames, f".{cfg.image_format}", progress), True
-    raise file_error(source, f"not a folder of photos or a video file (known video types: .mp4, .mov, .avi, .mkv, .webm, ...)")
+    raise file_error(source, "not a folder of photos or a video file (known video types: .mp4, .mov, .avi, .mkv, .webm, ...)")
 
 
 def _check_sizes(image_dir: Path, names: list[str], shared: bool) -> None:

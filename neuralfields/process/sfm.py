@@ -18,7 +18,6 @@ are forced onto the CPU so results do not depend on the machine.
 from __future__ import annotations
 
 import contextlib
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator
@@ -27,7 +26,7 @@ from tqdm import tqdm
 
 from ..errors import NeuralFieldsError
 
-CAMERA_MODELS = ("OPENCV", "SIMPLE_RADIAL", "PINHOLE")
+CAMERA_MODELS = ("SIMPLE_RADIAL", "OPENCV", "PINHOLE")
 MATCHERS = ("auto", "sequential", "exhaustive")
 EXHAUSTIVE_LIMIT = 100  # auto: photo sets up to this size are matched exhaustively
 _FEATURE_BATCH = 8  # images per extraction call
@@ -39,7 +38,7 @@ class SfmOptions:
     """What the user can choose about structure from motion."""
 
     matcher: str = "auto"
-    camera_model: str = "OPENCV"
+    camera_model: str = "SIMPLE_RADIAL"  # COLMAP's default; OPENCV's extra terms fail on small images
     shared_camera: bool = True  # one camera for all images (one physical camera and zoom)
     max_image_size: int = 1600  # features are found on images shrunk to this longest side
     max_features: int = 8192
