@@ -13,7 +13,7 @@ import torch
 from neuralfields.cli import main
 from neuralfields.config import load_run_config
 from neuralfields.distill import DistillConfig, distill_trainer, load_teacher, student_config
-from neuralfields.train.loop import TrainLoop
+from neuralfields.loop import TrainLoop
 from neuralfields.distill.active import HardPosePool, HardRayPool, important_samples, per_camera_psnr
 from neuralfields.distill.inherit import inherit_color_head, transfer_grid
 from neuralfields.distill.losses import build_projection, default_density_clamp, density_loss

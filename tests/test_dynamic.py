@@ -17,7 +17,7 @@ from neuralfields.fields import build_field
 from neuralfields.model import load_model
 from neuralfields.run.metrics import psnr
 from neuralfields.threads import torch_threads
-from neuralfields.train.loop import TrainLoop
+from neuralfields.loop import TrainLoop
 from neuralfields.train.scene import scene_trainer
 
 # Small deformation planes over a small tri-plane canonical field: ~100 steps learn the scene.

@@ -109,7 +109,7 @@ def test_killing_training_never_leaves_an_unreadable_checkpoint(demo_dir, tmp_pa
 
 def test_lr_schedule_paces_by_time_when_a_time_budget_cuts_the_run_short():
     from neuralfields.config import TrainConfig
-    from neuralfields.train.scene import step_decay
+    from neuralfields.loop import step_decay
 
     t = TrainConfig(steps=1000, warmup_steps=1, decay_milestones=[0.5, 0.9], decay_gamma=0.1)
     lr_factor = step_decay(t)

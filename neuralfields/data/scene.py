@@ -115,3 +115,11 @@ def composite_background(rgba: Tensor, background: Tensor) -> Tensor:
 def background_color(name: str) -> Tensor:
     """The fixed colour named by a ``background`` option (``random`` evaluates on white)."""
     return torch.zeros(3) if name == "black" else torch.ones(3)
+
+
+def batch_background(kind: str, n: int, device: torch.device | str = "cpu") -> Tensor:
+    """Background colours ``[n, 3]`` of a training batch: ``random`` noise teaches a field that
+    empty space is transparent; otherwise the fixed colour."""
+    if kind == "random":
+        return torch.rand(n, 3, device=device)
+    return background_color(kind).to(device).expand(n, 3)

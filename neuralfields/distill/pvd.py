@@ -30,17 +30,15 @@ from torch import Tensor
 from ..cameras import Cameras
 from ..config import RunConfig
 from ..data import load_data
-from ..data.scene import Scene, composite_background
+from ..data.scene import Scene, batch_background, composite_background
 from ..errors import NeuralFieldsError
+from ..loop import StepResult, TrainLoop, loop_config, ray_batch_size, seed_everything, step_decay
 from ..model import SceneModel, build_model
 from ..render.evaluate import RenderOutputs, evaluate
 from ..render.rays import RayBatch
 from ..run.evaluation import evaluate_model, spread_indices
 from ..run.folder import RunFolder, write_json_atomic
 from ..run.metrics import mse_to_psnr, psnr
-from ..train.batches import batch_background
-from ..train.loop import StepResult, TrainLoop, seed_everything
-from ..train.scene import initial_batch, loop_config, step_decay
 from .active import HardPosePool, HardRayPool, important_samples, per_camera_psnr
 from .config import DistillConfig, StageWeights
 from .inherit import inherit_color_head, inherited_parameters, transfer_grid
@@ -283,7 +281,7 @@ def distill_trainer(cfg: RunConfig, teacher: SceneModel, dcfg: DistillConfig | N
         evaluate_fn = lambda: evaluate_model(student, val_scene, spread_indices(len(val_scene), t.eval_images))  # noqa: E731
     run = None if run_dir is None else RunFolder(run_dir, t.keep_checkpoints)
     loop = TrainLoop(student, torch.optim.Adam(groups, eps=1e-15), source, objective, step_decay(t),
-                     initial_batch(t, student), loop_config(t, "distill"), evaluate=evaluate_fn, summarize=summarize,
+                     ray_batch_size(t, student.sampler), loop_config(t, "distill"), evaluate=evaluate_fn, summarize=summarize,
                      parts={"distill": DistillState(objective, source, teacher_dir, grid_transfer, inherited)}, run=run, config=cfg.to_dict(),
                      num_parameters=student.field.num_parameters, progress=progress, log=log)
     if resume and run is not None:

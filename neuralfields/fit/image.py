@@ -3,7 +3,7 @@
 The field is built with ``in_dim=2, view_dependent=False, out_dim=C``; pixel centres map to
 ``[-1, 1]^2`` (x along the width, y along the height) and the colour is
 ``field.color(x, None, field.raw_density(x)[1])``. Fitting is the shared training loop
-(:mod:`neuralfields.train.loop`) with image pixels as the batch source: each step draws
+(:mod:`neuralfields.loop`) with image pixels as the batch source: each step draws
 ``batch`` random pixels (or takes the whole image), minimises the MSE with Adam and decays the
 learning rate exponentially to ``lr_decay`` times its start. Fields with a data-dependent initialisation
 (``init_from_signal``) receive the pixel centres weighted by the image's gradient magnitude.
@@ -21,7 +21,7 @@ import torch
 from ..fields import Field, build_field, resolved_options
 from ..run.folder import RunFolder
 from ..run.metrics import mse_to_psnr, psnr, ssim
-from ..train.loop import BatchSize, ExponentialDecay, LoopConfig, StepResult, TrainLoop, seed_everything
+from ..loop import BatchSize, ExponentialDecay, LoopConfig, StepResult, TrainLoop, seed_everything
 from .io import save_image
 
 

@@ -8,19 +8,10 @@ images live and the finished batch moves to the model's device.
 from __future__ import annotations
 
 import torch
-from torch import Tensor
 
-from ..data.scene import Scene, background_color, composite_background
+from ..data.scene import Scene, batch_background, composite_background
 from ..device import images_fit
 from ..render.rays import RayBatch
-
-
-def batch_background(kind: str, n: int, device: torch.device) -> Tensor:
-    """Background colours ``[n, 3]``: ``random`` noise teaches the field that empty space is
-    transparent; otherwise the fixed colour."""
-    if kind == "random":
-        return torch.rand(n, 3, device=device)
-    return background_color(kind).to(device).expand(n, 3)
 
 
 class ImageRays:

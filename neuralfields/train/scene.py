@@ -13,7 +13,7 @@ from typing import Callable
 
 import torch
 
-from ..config import RunConfig, TrainConfig
+from ..config import RunConfig
 from ..data.scene import Scene
 from ..fields import resolved_options
 from ..model import SceneInfo, SceneModel, build_model
@@ -22,7 +22,7 @@ from ..run.evaluation import evaluate_model, spread_indices
 from ..run.folder import RunFolder
 from ..run.metrics import mse_to_psnr
 from .batches import ImageRays
-from .loop import BatchSize, LoopConfig, StepDecay, StepResult, TrainLoop, seed_everything
+from ..loop import StepResult, TrainLoop, loop_config, ray_batch_size, seed_everything, step_decay
 from .losses import rgb_loss
 
 
@@ -42,24 +42,6 @@ class PhotometricObjective:
         errors = ((out.rgb.detach() - batch.pixels) ** 2).mean(-1)  # [R]
         return StepResult(total, {"loss": float(loss.detach()), "psnr": mse_to_psnr(errors.mean())},
                           out.n_samples, errors)
-
-
-def step_decay(t: TrainConfig) -> StepDecay:
-    return StepDecay(t.steps, t.warmup_steps, t.decay_milestones, t.decay_gamma, t.time_budget)
-
-
-def loop_config(t: TrainConfig, desc: str = "train") -> LoopConfig:
-    return LoopConfig(t.steps, t.time_budget, eval_every=t.eval_every, checkpoint_every=t.checkpoint_every,
-                      seed=t.seed, desc=desc)
-
-
-def initial_batch(t: TrainConfig, model: SceneModel) -> BatchSize:
-    """Until the occupancy grid has culled anything every ray marches the whole box (about half a
-    diagonal of samples): start with a ray count that keeps the first batches near the target."""
-    sampler = model.sampler
-    full_box = max(1, int(0.5 * sampler.diagonal / sampler.step_size))
-    n = min(t.init_rays, max(256, t.target_samples // full_box))
-    return BatchSize(n, t.target_samples, 256, t.max_rays)
 
 
 def scene_trainer(cfg: RunConfig, train_scene: Scene, val_scene: Scene | None = None,
@@ -84,7 +66,7 @@ def scene_trainer(cfg: RunConfig, train_scene: Scene, val_scene: Scene | None = 
         evaluate = lambda: evaluate_model(model, val_scene, spread_indices(len(val_scene), t.eval_images))  # noqa: E731
     run = None if run_dir is None else RunFolder(run_dir, t.keep_checkpoints)
     loop = TrainLoop(model, optimizer, ImageRays(train_scene, cfg.data.background, model.device),
-                     PhotometricObjective(model, t.loss), step_decay(t), initial_batch(t, model), loop_config(t),
+                     PhotometricObjective(model, t.loss), step_decay(t), ray_batch_size(t, model.sampler), loop_config(t),
                      before_step=[lambda step: model.sampler.update(step, model.field)], evaluate=evaluate,
                      run=run, config=cfg.to_dict(), num_parameters=model.field.num_parameters,
                      progress=progress, log=log)

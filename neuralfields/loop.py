@@ -1,4 +1,5 @@
-"""The one training loop: scene training, distillation and 2D fitting are configurations of it.
+"""The one training loop: scene training (:mod:`neuralfields.train`), distillation
+(:mod:`neuralfields.distill`) and 2D fitting (:mod:`neuralfields.fit`) are configurations of it.
 
 The loop owns what every kind of training shares: the learning-rate schedule, the adaptive
 batch size, hooks that run before each step (a sampler's own update cadence), the progress bar,
@@ -27,9 +28,10 @@ import torch
 from torch import Tensor
 from tqdm import tqdm
 
-from ..errors import NeuralFieldsError
-from ..run.checkpoints import latest_checkpoint
-from ..run.folder import RunFolder
+from .config import TrainConfig
+from .errors import NeuralFieldsError
+from .run.checkpoints import latest_checkpoint
+from .run.folder import RunFolder
 
 
 @dataclass
@@ -118,6 +120,25 @@ class LoopConfig:
     checkpoint_every: int = 0
     seed: int = 0
     desc: str = "train"
+
+
+def step_decay(t: TrainConfig) -> StepDecay:
+    """The learning-rate schedule a run config describes."""
+    return StepDecay(t.steps, t.warmup_steps, t.decay_milestones, t.decay_gamma, t.time_budget)
+
+
+def loop_config(t: TrainConfig, desc: str = "train") -> LoopConfig:
+    return LoopConfig(t.steps, t.time_budget, eval_every=t.eval_every, checkpoint_every=t.checkpoint_every,
+                      seed=t.seed, desc=desc)
+
+
+def ray_batch_size(t: TrainConfig, sampler) -> BatchSize:
+    """Adaptive ray count for rendering objectives. Until an occupancy grid has culled anything
+    every ray marches the whole box (about half a diagonal of samples): start with a ray count
+    that keeps the first batches near the target."""
+    full_box = max(1, int(0.5 * sampler.diagonal / sampler.step_size))
+    n = min(t.init_rays, max(256, t.target_samples // full_box))
+    return BatchSize(n, t.target_samples, 256, t.max_rays)
 
 
 def seed_everything(seed: int) -> None:
