@@ -144,6 +144,9 @@ def process_capture(source: str | Path, output: str | Path, cfg: ProcessConfig |
         start = time.perf_counter()
         image_dir = partial / "images"
         names, from_video = _prepare_images(source, image_dir, cfg, progress)
+        if len(names) < MIN_REGISTERED:
+            raise file_error(source, f"only {len(names)} image{'s' if len(names) != 1 else ''}; structure from motion "
+                                     f"needs at least {MIN_REGISTERED} overlapping views")
         _check_sizes(image_dir, names, cfg.sfm.shared_camera)
         seconds["frames" if from_video else "images"] = time.perf_counter() - start
 
