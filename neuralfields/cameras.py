@@ -105,8 +105,10 @@ class Cameras:
     def image_rays(self, index: int) -> tuple[Tensor, Tensor]:
         """All pixel-centre rays of camera ``index``: origins and directions ``[H, W, 3]``."""
         w, h = int(self.width[index]), int(self.height[index])
-        v, u = torch.meshgrid(torch.arange(h, dtype=torch.float32), torch.arange(w, dtype=torch.float32), indexing="ij")
-        idx = torch.full((h * w,), index, dtype=torch.long)
+        device = self.c2w.device
+        v, u = torch.meshgrid(torch.arange(h, dtype=torch.float32, device=device),
+                              torch.arange(w, dtype=torch.float32, device=device), indexing="ij")
+        idx = torch.full((h * w,), index, dtype=torch.long, device=device)
         o, d = self.rays(idx, u.reshape(-1) + 0.5, v.reshape(-1) + 0.5)
         return o.reshape(h, w, 3), d.reshape(h, w, 3)
 

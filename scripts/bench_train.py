@@ -7,6 +7,10 @@ full split. Prints a table and writes JSON.
 
     python scripts/bench_train.py                       # marks at 1, 2, 5, 10 minutes
     python scripts/bench_train.py --marks 0.5 1 --out /tmp/quick.json
+    python scripts/bench_train.py --device cuda --downscale 1 --marks 0.5 1 2 5   # lego 800x800 on a GPU
+
+On a GPU, timings synchronise the device at every step boundary, and the report adds the peak
+GPU memory.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ import torch
 
 from neuralfields.config import apply_overrides, load_preset
 from neuralfields.data import load_data
+from neuralfields.device import describe_device, resolve_device
 from neuralfields.run.evaluation import evaluate_model
 from neuralfields.train.scene import scene_trainer
 
@@ -39,8 +44,12 @@ def main() -> int:
     parser.add_argument("--fixed-steps", action="store_true",
                         help="keep the preset's step budget (default: the last mark is the budget, which paces the lr schedule)")
     parser.add_argument("--run-dir", help="also save the trained model there as a normal run folder")
+    parser.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N or auto")
     parser.add_argument("--out", default="docs/bench_train.json")
     args = parser.parse_args()
+    device = resolve_device(args.device)
+    print(describe_device(device), flush=True)
+    sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
 
     cfg = load_preset(args.scene)
     if args.data:
@@ -58,7 +67,7 @@ def main() -> int:
         return 0
     train = load_data(cfg.data, "train")
     val = load_data(cfg.data, "val")
-    trainer = scene_trainer(cfg, train, val, run_dir=args.run_dir, progress=False)
+    trainer = scene_trainer(cfg, train, val, run_dir=args.run_dir, progress=False, device=device)
     print(f"{args.scene}: {len(train)} train / {len(val)} val at {train.width}x{train.height}, "
           f"field {cfg.field.name} ({trainer.model.field.num_parameters:,} parameters), "
           f"{torch.get_num_threads()} threads, budget {cfg.train.steps} steps / {marks[-1]} min", flush=True)
@@ -67,8 +76,10 @@ def main() -> int:
     rows, samples, wall_start = [], 0, time.perf_counter()
     pending = list(marks)
     while pending and trainer.step < cfg.train.steps:  # the last mark ends a time-budgeted run
+        sync()
         start = time.perf_counter()
         stats = trainer.train_step()
+        sync()
         trainer.train_seconds += time.perf_counter() - start
         samples += stats["n_samples"]
         if trainer.train_seconds >= pending[0] * 60 or trainer.step >= cfg.train.steps:
@@ -87,8 +98,12 @@ def main() -> int:
         "field_options": cfg.field.options, "num_parameters": trainer.model.field.num_parameters,
         "resolution": [train.width, train.height], "threads": torch.get_num_threads(),
         "machine": platform.processor() or platform.machine(), "torch": torch.__version__,
-        "marks": rows, "wall_seconds": round(time.perf_counter() - wall_start, 1),
+        "marks": rows, "wall_seconds": round(time.perf_counter() - wall_start, 1), "device": str(device),
     }
+    if device.type == "cuda":
+        report["gpu"] = torch.cuda.get_device_name(device)
+        report["peak_memory_gib"] = round(torch.cuda.max_memory_allocated(device) / 2**30, 2)
+        print(f"  peak GPU memory {report['peak_memory_gib']} GiB", flush=True)
     if args.full_eval:
         full = evaluate_model(trainer.model, val)
         report["final_full_val"] = {"psnr": round(full["psnr"], 3), "ssim": round(full["ssim"], 4), "images": len(val)}

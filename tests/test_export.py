@@ -17,6 +17,7 @@ from conftest import config_only_copy
 from neuralfields.cli import main
 from neuralfields.data.demo import DemoScene, demo_fov
 from neuralfields.errors import NeuralFieldsError
+from neuralfields.fields import Field
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -224,11 +225,16 @@ def test_cli_pointcloud(geo_run, tmp_path, truth):
     assert np.median(sdf) < 2 * PIXEL
 
 
-class AnalyticField(torch.nn.Module):
+class AnalyticField(Field):
     """A ball of radius 0.5 whose colour encodes position: rgb = (x + 1) / 2."""
 
-    def density(self, x, t=None):
+    geo_dim = 3
+
+    def raw_density(self, x, t=None):
         return 500 * torch.sigmoid((0.5 - x.norm(dim=-1)) / 0.005), x
+
+    def density_activation(self, raw):
+        return raw  # raw_density is already the density
 
     def color(self, x, d, geo, t=None):
         return ((geo + 1) / 2).clamp(0, 1)
@@ -240,10 +246,10 @@ def test_vertex_colours_come_from_the_surface():
     from types import SimpleNamespace
 
     from neuralfields.export.mesh import vertex_colors
-    from neuralfields.render import OccupancyGrid, Renderer
+    from neuralfields.render import SceneBox
 
-    grid = OccupancyGrid(torch.tensor([[-1.0] * 3, [1.0] * 3]), 8)
-    model = SimpleNamespace(field=AnalyticField(), renderer=Renderer(grid))
+    model = SimpleNamespace(field=AnalyticField(), space=SceneBox(torch.tensor([[-1.0] * 3, [1.0] * 3])),
+                            device=torch.device("cpu"))
     sphere = trimesh.creation.icosphere(subdivisions=3, radius=0.5)
     rgb = vertex_colors(model, np.asarray(sphere.vertices), np.array(sphere.vertex_normals), voxel=0.01)
     expected = (np.asarray(sphere.vertices) + 1) / 2

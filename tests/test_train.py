@@ -121,3 +121,27 @@ def test_lr_schedule_paces_by_time_when_a_time_budget_cuts_the_run_short():
     assert abs(lr_factor(100, seconds=60.0) - 0.1) < 1e-12  # half the time gone: first decay
     assert abs(lr_factor(100, seconds=95.0) - 0.01) < 1e-12
     assert abs(lr_factor(950, seconds=10.0) - 0.01) < 1e-12  # steps still count
+
+
+def test_train_without_a_val_split_and_eval_on_another_folder(demo_dir, tiny_run, tmp_path, capsys):
+    """A NeRF-synthetic copy with only transforms_train.json trains (without validation); asking
+    for a split it lacks is one line; eval --data scores a run on another folder of the same world."""
+    import shutil
+
+    only_train = tmp_path / "only-train"
+    shutil.copytree(demo_dir, only_train)
+    for split in ("val", "test"):
+        (only_train / f"transforms_{split}.json").unlink()
+    out = tmp_path / "run"
+    assert main(["train", "--data", str(only_train), "--steps", "10", "--output", str(out), "--no-progress",
+                 "--set", "field.options.n_levels=4", "--set", "field.options.log2_table=12"]) == 0
+    printed = capsys.readouterr().out
+    assert "training without validation" in printed and "0 val images" in printed
+    assert "val_psnr" not in json.loads((out / "summary.json").read_text())
+    assert main(["eval", str(out), "--split", "test", "--no-progress"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err and "transforms_test.json" in err and "train" in err, err
+    # The same world, another folder: the demo scene's own held-out views.
+    assert main(["eval", str(tiny_run), "--data", str(demo_dir), "--split", "test", "--no-progress"]) == 0
+    result = json.loads((tiny_run / "eval" / f"test-{demo_dir.name}" / "metrics.json").read_text())
+    assert len(result["images"]) == 4 and result["data"] == str(demo_dir) and result["psnr"] > 18

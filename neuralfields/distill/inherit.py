@@ -31,14 +31,15 @@ COLOR_HEAD_NAMES = ("color_net", "color_head")  # module names of colour heads i
 def transfer_grid(source: OccupancyGrid, target: OccupancyGrid) -> str:
     """Give ``target`` the occupancy of ``source``; returns ``"copied"`` or ``"resampled"``."""
     same = (source.resolution == target.resolution and source.levels == target.levels
-            and torch.allclose(source.aabb, target.aabb))
+            and torch.allclose(source.aabb.cpu(), target.aabb.cpu()))
     if same:
         target.load_state_dict(source.state_dict())
         return "copied"
     n = target.resolution**3
     for level in range(target.levels):
-        centres = target.to_world(level, target.cell_points(level, torch.arange(n), jitter=False))
-        occupied = source.lookup(centres) & ~target.hidden[level]
+        centres = target.to_world(level, target.cell_points(level, torch.arange(n, device=target.density.device),
+                                                            jitter=False))
+        occupied = source.lookup(centres.to(source.density.device)).to(centres.device) & ~target.hidden[level]
         target.binary[level] = occupied
         target.density[level] = occupied.float()
     target.updates.fill_(int(source.updates))
@@ -56,15 +57,21 @@ def _same_shapes(a: nn.Module, b: nn.Module) -> bool:
 
 @torch.no_grad()
 def _same_colors(teacher: Field, student: Field, n: int = 256) -> bool:
-    gen = torch.Generator().manual_seed(0)
+    gen = torch.Generator().manual_seed(0)  # the same probe on every device: drawn on the CPU, then moved
     x = torch.rand(n, teacher.in_dim, generator=gen) * 2 - 1
     d = torch.nn.functional.normalize(torch.randn(n, 3, generator=gen), dim=-1)
     geo = torch.randn(n, teacher.geo_dim, generator=gen)
     t = torch.rand(n, 1, generator=gen) if teacher.time_dependent else None
     modes = teacher.training, student.training
     teacher.eval(), student.eval()
+
+    def on(field: Field):
+        device = next(field.parameters()).device
+        return [None if v is None else v.to(device) for v in (x, d, geo, t)]
+
     try:
-        a, b = teacher.color(x, d, geo, t), student.color(x, d, geo, t)
+        a, b = teacher.color(*on(teacher)), student.color(*on(student))
+        b = b.to(a.device)
     except (RuntimeError, ValueError, IndexError):
         return False
     finally:
