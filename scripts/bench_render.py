@@ -25,7 +25,8 @@ import torch
 
 from neuralfields.camera_paths import PathSettings, make_path
 from neuralfields.config import load_preset
-from neuralfields.export.mesh import MeshConfig, density_level, density_volume, export_mesh, marching_cubes, resolve_box
+from neuralfields.export.mesh import MeshConfig, density_level, density_volume, export_mesh, resolve_box
+from neuralfields.export.volume import marching_cubes
 from neuralfields.export.video import render_path
 from neuralfields.model import load_model
 
@@ -101,7 +102,8 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     model, state = load_model(run)
     result = {
-        "run": str(run), "step": state.get("step"), "field": model.cfg.field.name,
+        "run": Path(run).name,  # the folder name only: no machine paths in the report
+        "step": state.get("step"), "field": model.cfg.field.name,
         "machine": {"cpus": os.cpu_count(), "torch_threads": torch.get_num_threads(), "torch": torch.__version__,
                     "python": platform.python_version(), "platform": platform.platform()},
         "note": "CPU timings; on a shared machine they are inflated by other processes' load",

@@ -151,7 +151,7 @@ def test_tsdf_fusion_of_exact_depth_is_voxel_accurate(truth):
 
 
 def test_marching_cubes_on_exact_sdf_is_outward_and_placed(truth):
-    from neuralfields.export.mesh import Volume, marching_cubes
+    from neuralfields.export.volume import Volume, marching_cubes
 
     voxel = 1.8 / 63
     origin = np.array([-0.9, -0.9, -0.7])
