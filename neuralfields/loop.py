@@ -13,6 +13,14 @@ plugs in:
 
 Sources and objectives with state (hard-example pools, projections) are checkpointed through
 ``parts``: named objects with ``state_dict`` / ``load_state_dict``.
+
+Under ``torchrun`` (:mod:`neuralfields.distributed`) the loop is data parallel: each rank draws
+its own batch, gradients are averaged over ranks before every optimiser step (one flat
+all-reduce; objectives call fields directly, so there is no ``DistributedDataParallel`` forward
+to hook), the batch size adapts to the ranks' mean sample count so it stays identical, and
+training time is rank 0's clock. Stats are those of the global batch (ray and sample counts
+summed, everything else averaged over ranks). Only rank 0 shows progress, evaluates and writes
+the run folder; every rank reads the same checkpoint to resume.
 """
 
 from __future__ import annotations
@@ -28,9 +36,10 @@ import torch
 from torch import Tensor
 from tqdm import tqdm
 
+from . import distributed
 from .config import TrainConfig
 from .errors import NeuralFieldsError
-from .run.checkpoints import latest_checkpoint
+from .run.checkpoints import latest_checkpoint, list_checkpoints
 from .run.folder import RunFolder
 
 
@@ -141,6 +150,9 @@ def ray_batch_size(t: TrainConfig, sampler) -> BatchSize:
     return BatchSize(n, t.target_samples, 256, t.max_rays)
 
 
+COUNTS = ("n_rays", "n_samples")  # stats summed over ranks (the rest are averaged)
+
+
 def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
     random.seed(seed)
@@ -177,6 +189,7 @@ class TrainLoop:
         self.run, self.config, self.num_parameters = run, config or {}, num_parameters
         self.progress, self.log = progress, log
         self.base_lrs = [g["lr"] for g in optimizer.param_groups]
+        self.params = [p for g in optimizer.param_groups for p in g["params"]]
         self.step = 0
         self.train_seconds = 0.0
         self.last_eval: dict | None = None
@@ -187,6 +200,15 @@ class TrainLoop:
     @property
     def n_rays(self) -> int:
         return self.batch.n
+
+    @property
+    def main(self) -> bool:
+        """Whether this process shows progress and writes files (rank 0, or the only process)."""
+        return distributed.is_main()
+
+    def _say(self, text: str) -> None:
+        if self.main:
+            self.log(text)
 
     def state_dict(self) -> dict:
         state = {**self.model.state_dict(), "optimizer": self.optimizer.state_dict(), "step": self.step,
@@ -223,15 +245,23 @@ class TrainLoop:
         found = None if self.run is None else latest_checkpoint(self.run.path)
         if found is None:
             if self.run is not None:
-                self.log(f"{self.run.path}: no checkpoint to resume from; starting from scratch")
+                self._say(f"{self.run.path}: no checkpoint to resume from; starting from scratch")
             return False
         path, state = found
         self.load_state(path, state)
-        self.log(f"resumed from {path} at step {self.step}")
+        self._say(f"resumed from {path} at step {self.step}")
         return True
 
     def save(self) -> Path | None:
-        return None if self.run is None else self.run.save_checkpoint(self.step, self.state_dict())
+        """Write a checkpoint (rank 0 only: the ranks are identical); its path, or None."""
+        if self.run is None or not self.main:
+            return None
+        return self.run.save_checkpoint(self.step, self.state_dict())
+
+    def last_checkpoint(self) -> str:
+        """The newest checkpoint file of the run folder, for messages."""
+        found = [] if self.run is None else list_checkpoints(self.run.path)
+        return str(found[-1]) if found else "none"
 
     # ------------------------------------------------------------------------------- training
     def set_learning_rates(self) -> None:
@@ -250,15 +280,46 @@ class TrainLoop:
         self.optimizer.zero_grad(set_to_none=True)
         if out.loss.requires_grad and out.n_samples != 0:
             out.loss.backward()
+        if distributed.average_gradients(self.params):  # every rank steps, or none does
             self.optimizer.step()
         if out.errors is not None and hasattr(self.source, "observe"):
             self.source.observe(batch, out.errors)
-        self.batch.adapt(out.n_samples)
-        self.step += 1
         stats = {**out.stats, "n_rays": len(batch)}
         if out.n_samples is not None:
             stats["n_samples"] = out.n_samples
+        n_samples = out.n_samples
+        if distributed.active():
+            stats = self.global_stats(stats)
+            # Adapt to the ranks' mean: per-rank batch sizes must stay equal or the ranks diverge.
+            n_samples = None if n_samples is None else stats["n_samples"] / distributed.world_size()
+        self.batch.adapt(n_samples)
+        self.step += 1
         return stats
+
+    @staticmethod
+    def global_stats(stats: dict[str, float]) -> dict[str, float]:
+        """Stats of the global batch: :data:`COUNTS` summed over ranks, other numbers averaged
+        (PSNR is the ranks' mean PSNR). Integers stay integers."""
+        keys = sorted(stats)
+        values = torch.tensor([float(stats[k]) for k in keys], dtype=torch.float64, device=distributed.device())
+        distributed.all_reduce_mean([values])
+        world = distributed.world_size()
+        merged = {}
+        for key, value in zip(keys, values.tolist()):
+            value = value * world if key in COUNTS else value
+            merged[key] = round(value) if isinstance(stats[key], int) else value
+        return merged
+
+    def join_ranks(self) -> None:
+        """Start every rank from rank 0's parameters (fresh or resumed, they should agree already;
+        this makes it so on any hardware) and give ranks other than 0 their own random streams so
+        they draw different rays. Rank 0 keeps its stream: it draws what a single process would."""
+        if not distributed.active():
+            return
+        with torch.no_grad():
+            distributed.broadcast([p.data for p in self.params])
+        if distributed.rank() > 0:
+            seed_everything(distributed.rank_seed(self.settings.seed, distributed.rank(), self.step))
 
     def evaluate(self) -> dict:
         """Run the evaluator now; the result is stamped with the step and training time and kept."""
@@ -269,7 +330,7 @@ class TrainLoop:
         return result
 
     def _log(self, row: dict) -> None:
-        if self.run is not None:
+        if self.run is not None and self.main:
             self.run.log(row)
 
     def _log_eval(self, result: dict) -> None:
@@ -279,19 +340,22 @@ class TrainLoop:
     def fit(self) -> dict:
         """Train to ``cfg.steps`` (or the time budget), evaluating and checkpointing on the way."""
         c = self.settings
-        if self.run is not None:
+        main = self.main
+        if self.run is not None and main:
             self.run.write_config(self.config)
-        bar = tqdm(total=c.steps, initial=self.step, desc=c.desc, disable=not self.progress,
+        bar = tqdm(total=c.steps, initial=self.step, desc=c.desc, disable=not (self.progress and main),
                    dynamic_ncols=True, mininterval=0.5)
         stats = {"loss": float("nan"), "psnr": float("nan")}
         try:
+            self.join_ranks()
             while self.step < c.steps:
                 if c.time_budget is not None and self.train_seconds >= c.time_budget:
-                    self.log(f"time budget of {c.time_budget:.0f} s reached at step {self.step}")
+                    self._say(f"time budget of {c.time_budget:.0f} s reached at step {self.step}")
                     break
                 start = time.perf_counter()
                 stats = self.train_step()
-                self.train_seconds += time.perf_counter() - start
+                # Rank 0's clock for all: time budgets and time-paced schedules must agree.
+                self.train_seconds += distributed.broadcast_float(time.perf_counter() - start)
                 bar.update(1)
                 postfix = {"loss": f"{stats['loss']:.4f}", "psnr": f"{stats['psnr']:.2f}", "batch": stats["n_rays"]}
                 if self.last_eval:
@@ -300,7 +364,7 @@ class TrainLoop:
                 if self.step % c.log_every == 0 or self.step == c.steps:
                     self._log({"step": self.step, "time": self.train_seconds, **stats})
                 periodic = c.eval_every and self.step % c.eval_every == 0
-                if self.evaluator is not None and self.step < c.steps and (periodic or self.step in c.eval_steps):
+                if self.evaluator is not None and main and self.step < c.steps and (periodic or self.step in c.eval_steps):
                     self.last_eval = self.evaluate()
                     self._log_eval(self.last_eval)
                 if c.checkpoint_every and self.step % c.checkpoint_every == 0:
@@ -309,12 +373,18 @@ class TrainLoop:
             path = self.save()
             bar.close()
             if path is not None:
-                self.log(f"interrupted at step {self.step}; checkpoint saved to {path} (continue with --resume)")
+                self._say(f"interrupted at step {self.step}; checkpoint saved to {path} (continue with --resume)")
             raise
+        except distributed.RankStopped as exc:
+            bar.close()
+            raise distributed.RankStopped(f"{exc}; last checkpoint: {self.last_checkpoint()}") from None
         bar.close()
         self.save()
         summary = {"steps": self.step, "train_seconds": self.train_seconds, "final_loss": stats["loss"],
                    "final_train_psnr": stats["psnr"], "num_parameters": self.num_parameters}
+        if not main:  # rank 0 evaluates and writes the summary
+            self.summary = summary
+            return summary
         if self.evaluator is not None:
             final = self.evaluate()
             summary.update(val_psnr=final["psnr"], val_ssim=final.get("ssim", float("nan")))

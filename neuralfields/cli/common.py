@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import os
+import sys
 from pathlib import Path
 
 import torch
 
+from .. import distributed
 from ..device import DEVICE_CHOICES, describe_device, resolve_device
 from ..errors import NeuralFieldsError
 
@@ -50,8 +53,41 @@ def add_device_argument(parser: argparse.ArgumentParser) -> None:
 
 
 def device_from(args: argparse.Namespace, quiet: bool = False) -> torch.device:
-    """The ``--device`` of a command, announced on one line."""
-    device = resolve_device(getattr(args, "device", "auto"))
-    if not quiet:
-        print(describe_device(device))
+    """The ``--device`` of a command, announced on one line.
+
+    Under torchrun the command joins the process group and each rank takes its own device
+    (``cuda:LOCAL_RANK`` or the CPU, see :mod:`neuralfields.distributed`); ranks other than 0
+    print nothing on stdout from then on, so the user reads one copy of the command's output.
+    """
+    name = getattr(args, "device", "auto")
+    if not distributed.launched():
+        device = resolve_device(name)
+        if not quiet:
+            print(describe_device(device))
+        return device
+    device = distributed.start(name)
+    if not distributed.is_main():
+        sys.stdout = open(os.devnull, "w")
+    elif not quiet:
+        backend = "nccl" if device.type == "cuda" else "gloo"
+        print(f"{describe_device(device)} [rank 0 of {distributed.world_size()}, {backend}]")
     return device
+
+
+def command_line(parser: argparse.ArgumentParser, args: argparse.Namespace, drop: tuple[str, ...] = ()) -> list[str]:
+    """Options that reproduce ``args`` when parsed by ``parser`` (those in ``drop`` left out):
+    what a relaunched command is started with. Options left at their default are omitted."""
+    argv: list[str] = []
+    for action in parser._actions:
+        value = getattr(args, action.dest, None)
+        if not action.option_strings or action.dest in drop or value is None or value == action.default:
+            continue
+        flag = action.option_strings[-1]
+        if action.nargs == 0:  # store_true and friends
+            argv.append(flag)
+        elif isinstance(value, list):  # append
+            for item in value:
+                argv += [flag, str(item)]
+        else:
+            argv += [flag, str(value)]
+    return argv

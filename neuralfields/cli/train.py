@@ -1,17 +1,25 @@
-"""``neuralfields train``: train a field on a scene into a run folder."""
+"""``neuralfields train``: train a field on a scene into a run folder.
+
+On several devices the same command runs once per rank under torchrun (``torchrun
+--nproc-per-node N -m neuralfields train ...``, or ``--devices N``, which starts exactly that on
+this machine); see docs/distributed.md.
+"""
 
 from __future__ import annotations
 
 import argparse
 import json
+import logging
 from pathlib import Path
 
+from .. import distributed
 from ..config import RunConfig, apply_overrides, load_preset, load_run_config
 from ..data import SplitNotFound, load_data
 from ..errors import NeuralFieldsError
 from ..fields import FIELDS
+from ..run.checkpoints import list_checkpoints
 from ..train.scene import scene_trainer
-from .common import add_device_argument, device_from, positive_float, positive_int
+from .common import add_device_argument, command_line, device_from, positive_float, positive_int
 
 
 def register(sub) -> None:
@@ -31,7 +39,10 @@ def register(sub) -> None:
                    help="override any config value, e.g. --set train.lr=0.005 --set field.options.n_levels=8")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     add_device_argument(p)
-    p.set_defaults(handler=run)
+    p.add_argument("--devices", type=positive_int, default=1, metavar="N",
+                   help="data-parallel training on N processes of this machine (one per GPU, or CPU processes): "
+                        "launches torchrun; for several machines run torchrun yourself (docs/distributed.md)")
+    p.set_defaults(handler=run, parser=p)
 
 
 def resolve_config(args: argparse.Namespace, folder_preset: str | None = None) -> tuple[RunConfig, bool]:
@@ -73,14 +84,64 @@ def resolve_config(args: argparse.Namespace, folder_preset: str | None = None) -
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.devices > 1 and not distributed.launched():
+        return launch(args)
+    if not distributed.launched():
+        return train(args)
+    try:
+        return train(args)
+    except (NeuralFieldsError, KeyboardInterrupt) as exc:
+        if distributed.launch_rank() == 0:
+            raise
+        # Input errors hit every rank alike, a lost peer is rank 0's to report: rank 0 speaks once.
+        if isinstance(exc, NeuralFieldsError) and not isinstance(exc, distributed.RankStopped):
+            distributed.record_failure(str(exc))
+        raise SystemExit(130 if isinstance(exc, KeyboardInterrupt) else 2) from None
+    except Exception as exc:
+        distributed.record_failure(f"{type(exc).__name__}: {str(exc).strip().splitlines()[0] if str(exc).strip() else ''}")
+        raise
+
+
+def launch(args: argparse.Namespace) -> int:
+    """``--devices N``: start this command as N torchrun processes on this machine and wait.
+
+    A rank that fails is reported by rank 0 in one line (it notices the lost peer, or torchrun
+    ends it); should rank 0 itself be gone, this process says so and where the last checkpoint is.
+    """
+    from torch.distributed import run as torchrun
+    from torch.distributed.elastic.multiprocessing.api import SignalException
+    from torch.distributed.elastic.multiprocessing.errors import ChildFailedError
+
+    # torchrun's own notes and failure logs: rank 0 (or, failing that, this process) says it in one line.
+    logging.getLogger("torch.distributed").setLevel(logging.CRITICAL)
+    argv = command_line(args.parser, args, drop=("devices",))
+    launch_args = torchrun.parse_args(["--standalone", f"--nproc-per-node={args.devices}",
+                                       "--module", "neuralfields", "train", *argv])
+    try:
+        torchrun.run(launch_args)
+    except SignalException:  # Ctrl-C: the ranks got it too, and rank 0 said where it stopped
+        return 130
+    except ChildFailedError as exc:
+        failure = exc.failures.get(0)
+        if failure is None or failure.exitcode in (2, 130):
+            return 2 if failure is None else failure.exitcode  # rank 0 has said what happened
+        why = failure.signal_name() if failure.exitcode < 0 else f"exit code {failure.exitcode}"
+        found = list_checkpoints(resolve_config(args)[0].run_dir())
+        raise NeuralFieldsError(f"rank 0 stopped ({why}); last checkpoint: {found[-1] if found else 'none'}") from None
+    return 0
+
+
+def train(args: argparse.Namespace) -> int:
+    """Train as ``args`` say (one process, or one rank of a torchrun group)."""
     cfg, resume = resolve_config(args)
     device = device_from(args)
-    train_scene = load_data(cfg.data, "train")
-    try:
-        val_scene = load_data(cfg.data, "val")
-    except SplitNotFound as exc:
-        print(f"note: {exc}; training without validation")
-        val_scene = None
+    with distributed.main_first():  # rank 0 may render the demo scene that the other ranks read
+        train_scene = load_data(cfg.data, "train")
+        try:
+            val_scene = load_data(cfg.data, "val")
+        except SplitNotFound as exc:
+            print(f"note: {exc}; training without validation")
+            val_scene = None
     if train_scene.is_dynamic and not FIELDS[cfg.field.name].cls.time_dependent:
         if args.field or args.scene or resume:
             raise NeuralFieldsError(f"{cfg.data.path}: frames carry 'time' but field '{cfg.field.name}' is static; "

@@ -15,6 +15,11 @@ docs/distill.md):
 The student is a normal run: progress bar, periodic evaluation on the val split, metrics, atomic
 checkpoints (in the format :func:`~neuralfields.model.load_model` reads) and ``--resume`` are the
 loop's. The teacher's grid is never updated; the student keeps a copy of it (:mod:`.inherit`).
+
+With several ranks (torchrun) the loop averages the student's gradients and gives each rank its
+own random stream, so each rank draws its own cameras and rays; the grids need no syncing.
+Active-learning pools are per rank (each keeps its own hard poses and rays); a checkpoint holds
+rank 0's.
 """
 
 from __future__ import annotations
@@ -286,7 +291,7 @@ def distill_trainer(cfg: RunConfig, teacher: SceneModel, dcfg: DistillConfig | N
                      num_parameters=student.field.num_parameters, progress=progress, log=log)
     if resume and run is not None:
         loop.resume()
-    if run is not None:
+    if run is not None and loop.main:  # with several ranks, rank 0 writes the run folder
         run.write_config(cfg.to_dict())
         s2, s3 = objective.schedule.boundaries()
         write_json_atomic(run.path / "distill.json", {

@@ -72,6 +72,6 @@ def scene_trainer(cfg: RunConfig, train_scene: Scene, val_scene: Scene | None = 
                      progress=progress, log=log)
     if resume and run is not None:
         loop.resume()
-    if run is not None:
+    if run is not None and loop.main:  # with several ranks, rank 0 writes the run folder
         run.write_config(cfg.to_dict())
     return loop

@@ -4,6 +4,10 @@ Like nerfacc's estimator, the sampler owns its update schedule (``every`` steps,
 during ``warmup`` steps, EMA decay, threshold) and reaches the field through one density
 closure that also handles time: for a dynamic scene a cell counts as occupied if matter passes
 through it at any training time, so each update queries the density at random training times.
+
+With several ranks (:mod:`neuralfields.distributed`) rank 0 updates the grid and broadcasts it,
+so every rank marches the same cells: the update draws random cells and points, and ranks draw
+from different random streams.
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
+from ... import distributed
 from ...config import RenderConfig
 from ...fields.base import Field
 from ..evaluate import Space, density_at, query_density
@@ -77,9 +82,12 @@ class OccupancySampler(nn.Module):
         return fn
 
     def update(self, step: int, field: Field) -> None:
-        """Refresh the grid when the schedule says so (call before every training step)."""
+        """Refresh the grid when the schedule says so (call before every training step, on every rank)."""
         s = self.schedule
         if step % s.every != 0:
             return
-        self.grid.update(self.density_fn(field), self.occupancy_step, warmup=step < s.warmup,
-                         ema_decay=s.ema_decay, threshold=s.threshold)
+        if distributed.is_main():
+            self.grid.update(self.density_fn(field), self.occupancy_step, warmup=step < s.warmup,
+                             ema_decay=s.ema_decay, threshold=s.threshold)
+        g = self.grid
+        distributed.broadcast([g.density, g.binary, g.updates])  # no-op for a single process
