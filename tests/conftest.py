@@ -78,6 +78,18 @@ def one_thread():
         yield
 
 
+def assert_one_line_error(fn, *needles, error: type | None = None):
+    """``fn()`` raises a one-line ``error`` (default :class:`NeuralFieldsError`) containing every needle."""
+    from neuralfields.errors import NeuralFieldsError
+
+    with pytest.raises(error or NeuralFieldsError) as info:
+        fn()
+    text = str(info.value)
+    assert "\n" not in text
+    for needle in needles:
+        assert needle in text, text
+
+
 def config_only_copy(run: Path, dest: Path) -> Path:
     """A run folder holding ``run``'s config but no checkpoint (what a crashed first save leaves)."""
     dest.mkdir(parents=True)

@@ -7,6 +7,7 @@ import pytest
 import torch
 from PIL import Image
 
+from conftest import assert_one_line_error
 from neuralfields.data import SplitNotFound, load_scene
 from neuralfields.errors import NeuralFieldsError
 
@@ -53,15 +54,6 @@ def write_blender(root: Path, frames: list[dict], size=(8, 8)) -> None:
 
 def good_frame(i: int) -> dict:
     return {"file_path": f"train/r_{i}", "transform_matrix": np.eye(4).tolist()}
-
-
-def assert_one_line_error(fn, *needles):
-    with pytest.raises(NeuralFieldsError) as info:
-        fn()
-    text = str(info.value)
-    assert "\n" not in text
-    for needle in needles:
-        assert needle in text, text
 
 
 def test_bad_inputs_give_one_line_errors_naming_the_file(tmp_path):

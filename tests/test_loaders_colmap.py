@@ -8,12 +8,12 @@ import pytest
 import torch
 from PIL import Image
 
+from conftest import assert_one_line_error
 from neuralfields.cameras import look_at
 from neuralfields.data import load_scene
 from neuralfields.data.colmap_model import (ColmapCamera, ColmapImage, ColmapPoints, c2w_to_colmap, colmap_to_c2w,
                                             read_model, write_model)
 from neuralfields.data.normalize import transform_points, umeyama
-from neuralfields.errors import NeuralFieldsError
 
 W, H = 16, 12
 MODELS = {  # one of each supported camera model, with its parameters for a 16x12 image
@@ -64,15 +64,6 @@ def write_capture(root: Path, ext: str = ".bin", n: int = 10, half_size: bool = 
         for i, im in images.items():
             Image.new("RGB", size, (10 * i, 0, 0)).save(root / folder / im.name)
     return c2w
-
-
-def assert_one_line_error(fn, *needles):
-    with pytest.raises(NeuralFieldsError) as info:
-        fn()
-    text = str(info.value)
-    assert "\n" not in text
-    for needle in needles:
-        assert needle in text, text
 
 
 def assert_same_cameras_up_to_similarity(c2w_a: np.ndarray, c2w_b: np.ndarray, tol: float = 1e-4) -> np.ndarray:

@@ -10,9 +10,9 @@ import pytest
 import torch
 from PIL import Image
 
+from conftest import assert_one_line_error
 from neuralfields.cameras import look_at
 from neuralfields.data import detect_format, load_scene
-from neuralfields.errors import NeuralFieldsError
 
 W, H = 16, 12
 
@@ -35,15 +35,6 @@ def write_transforms(root: Path, n: int = 10, radius: float = 1.5, **extra) -> d
             "k1": 0.01, "k2": -0.002, "p1": 0.001, "p2": 0.0, "frames": frames, **extra}
     (root / "transforms.json").write_text(json.dumps(meta))
     return meta
-
-
-def assert_one_line_error(fn, *needles, error=NeuralFieldsError):
-    with pytest.raises(error) as info:
-        fn()
-    text = str(info.value)
-    assert "\n" not in text
-    for needle in needles:
-        assert needle in text, text
 
 
 def test_nerfstudio_and_ngp_agree_on_the_same_file(tmp_path):
