@@ -110,13 +110,19 @@ def _bird_frame_names(dataset: Path, photos: list[Path]) -> dict[str, str]:
     return out
 
 
+def load_note(load_at_start: float) -> str:
+    """How to read the times: a start load above about one core means other jobs were running."""
+    if load_at_start > 1.5:
+        return "other jobs shared the cores during the run, so the times are upper bounds"
+    return "nothing else ran; the load is the benchmark's own"
+
+
 def markdown(report: dict) -> str:
     lines = ["# Processing benchmark (structure from motion with pycolmap, CPU)", "",
              "Written by `scripts/bench_process.py`; do not edit by hand. Command:", "",
              f"    python scripts/bench_process.py --max-image-size {report['max_image_size']}", "",
              f"Machine: {report['machine']}; 1-minute load average {report['load_average_start']:.1f} at the start, "
-             f"{report['load_average_end']:.1f} at the end (other jobs shared the cores during the run, so the times "
-             "are upper bounds).", "",
+             f"{report['load_average_end']:.1f} at the end ({load_note(report['load_average_start'])}).", "",
              "| capture | images | registered | reproj. error (px) | points | matcher | verified pairs | "
              "frames/images s | features s | matching s | mapping s | writing s | total s | centre error (mean / max) |",
              "|---|---:|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
