@@ -217,6 +217,7 @@ def run_sfm(image_dir: Path, names: list[str], work_dir: Path, opts: SfmOptions,
     work_dir.mkdir(parents=True, exist_ok=True)
     database = work_dir / "database.db"
     database.unlink(missing_ok=True)
+    _pycolmap().set_random_seed(opts.seed)  # RANSAC in matching and mapping draws from COLMAP's global generator
     matcher = choose_matcher(opts.matcher, len(names), from_video)
     pairs = exhaustive_pairs(len(names)) if matcher == "exhaustive" else sequential_pairs(len(names), opts.overlap)
     seconds: dict[str, float] = {}
