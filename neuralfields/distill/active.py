@@ -24,7 +24,11 @@ from .poses import cat_cameras
 
 
 class HardPosePool:
-    """The ``capacity`` lowest-PSNR poses seen so far (cameras, times and scores)."""
+    """The ``capacity`` lowest-PSNR poses seen so far (cameras, times and scores).
+
+    Kept on the CPU, like the pose sampler's cameras: a few poses a step, moved with the rest of
+    a step's cameras when their rays are made.
+    """
 
     def __init__(self, capacity: int):
         self.capacity = capacity
@@ -72,7 +76,8 @@ class HardPosePool:
 
 
 class HardRayPool:
-    """A FIFO of high-error rays (origins, directions, times) to replay."""
+    """A FIFO of high-error rays (origins, directions, times) to replay, on the device of the rays
+    it is given (it starts empty on the CPU)."""
 
     def __init__(self, capacity: int):
         self.capacity = capacity
