@@ -44,6 +44,11 @@ def resolve_device(name: str | torch.device | None = "auto") -> torch.device:
     return device
 
 
+def module_device(module: torch.nn.Module) -> torch.device:
+    """The device a module's parameters live on (where its inputs must be made)."""
+    return next(module.parameters()).device
+
+
 def describe_device(device: torch.device) -> str:
     """One line saying which device runs the command, e.g. ``device: cuda:0 (NVIDIA H200, 139 GiB)``."""
     if device.type == "cuda":

@@ -17,6 +17,7 @@ from torch import Tensor, nn
 from .cameras import Cameras
 from .config import RunConfig, load_run_config
 from .data.scene import Scene, background_color
+from .device import module_device
 from .errors import NeuralFieldsError, file_error
 from .fields import Field, build_field
 from .render import SAMPLERS, GridUpdate, OccupancyGrid, Renderer, SceneBox, density_at
@@ -66,7 +67,7 @@ class SceneModel:
 
     @property
     def device(self) -> torch.device:
-        return next(self.field.parameters()).device
+        return module_device(self.field)
 
     @property
     def background(self) -> Tensor:

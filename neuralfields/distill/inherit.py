@@ -21,6 +21,7 @@ import copy
 import torch
 from torch import nn
 
+from ..device import module_device
 from ..fields.base import Field
 from ..render.occupancy import OccupancyGrid
 
@@ -66,7 +67,7 @@ def _same_colors(teacher: Field, student: Field, n: int = 256) -> bool:
     teacher.eval(), student.eval()
 
     def on(field: Field):
-        device = next(field.parameters()).device
+        device = module_device(field)
         return [None if v is None else v.to(device) for v in (x, d, geo, t)]
 
     try:

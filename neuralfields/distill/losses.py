@@ -26,6 +26,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from ..device import module_device
 from ..errors import NeuralFieldsError
 from ..fields.base import Field
 
@@ -46,7 +47,7 @@ def default_density_clamp(step_size: float) -> tuple[float, float]:
 def log_density_fn(field: Field) -> Callable[[Tensor], Tensor]:
     """``raw -> log(sigma)`` for ``field``: the identity for exponential activations (every field
     here), else ``log(density_activation(raw))``, so differently activated fields stay comparable."""
-    probe = torch.linspace(-3.0, 5.0, 9, device=next(field.parameters()).device)
+    probe = torch.linspace(-3.0, 5.0, 9, device=module_device(field))
     with torch.no_grad():
         exp_like = torch.allclose(field.density_activation(probe), torch.exp(probe), rtol=1e-3, atol=1e-6)
     if exp_like:

@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from ..device import module_device
 from ..fields import Field, build_field, resolved_options
 from ..run.folder import RunFolder
 from ..run.metrics import mse_to_psnr, psnr, ssim
@@ -85,7 +86,7 @@ def render_image(model: Field, height: int, width: int, chunk: int = 1 << 16) ->
     """The field over the pixel grid as ``[H, W, C]`` clipped to ``[0, 1]`` (on the CPU)."""
     was_training = model.training
     model.eval()
-    coords = pixel_coords(height, width, next(model.parameters()).device)
+    coords = pixel_coords(height, width, module_device(model))
     out = torch.cat([query_colors(model, coords[i : i + chunk]) for i in range(0, coords.shape[0], chunk)])
     model.train(was_training)
     return out.reshape(height, width, -1).clamp(0, 1).cpu()

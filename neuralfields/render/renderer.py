@@ -13,6 +13,7 @@ from torch import Tensor
 
 from ..cameras import Cameras
 from ..config import RenderConfig
+from ..device import module_device
 from ..fields.base import Field
 from .evaluate import RenderOutputs, Space, evaluate
 from .rays import RayBatch
@@ -48,7 +49,7 @@ class Renderer:
         unknown = [o for o in outputs if o not in RENDER_OUTPUTS]
         if unknown:
             raise ValueError(f"unknown render outputs {unknown}; available: {', '.join(RENDER_OUTPUTS)}")
-        device = next(field.parameters()).device
+        device = module_device(field)
         camera = cameras[torch.tensor([index])].to(device)
         chunk = chunk or self.cfg.chunk_rays
         w, h = int(camera.width[0]), int(camera.height[0])
