@@ -39,7 +39,9 @@ class FieldConfig:
 
 @dataclass
 class RenderConfig:
-    sampler: str = "occupancy"  # a registered sampler (see ``neuralfields.render.SAMPLERS``)
+    sampler: str = "auto"  # a registered sampler (``neuralfields.render.SAMPLERS``); auto: see render.samplers
+    space: str = "auto"  # box | contract | auto (contract unbounded captures, box for objects)
+    far: float = 1000.0  # unbounded scenes: rays end this many inner-box half sizes away
     grid_resolution: int = 128  # occupancy cells per axis and cascade
     render_step_size: float | None = None  # None: inner box diagonal / samples_per_diagonal
     samples_per_diagonal: int = 512
@@ -47,6 +49,14 @@ class RenderConfig:
     alpha_threshold: float = 0.0  # drop samples whose alpha is below this (after warm-up)
     early_stop_eps: float = 1e-4  # drop samples once transmittance falls below this
     chunk_rays: int = 8192  # rays per chunk when rendering whole images
+    # The proposal sampler (render.samplers.proposal): samples per ray at each proposal level, then
+    # for the scene's field; each level's hash-grid resolution; its annealing and training cadence.
+    proposal_samples: list[int] = default(default_factory=lambda: [64, 32])
+    samples_per_ray: int = 24
+    proposal_max_res: list[int] = default(default_factory=lambda: [128, 256])
+    proposal_anneal_steps: int = 500
+    proposal_update_every: int = 4
+    interlevel_weight: float = 1.0
 
 
 @dataclass

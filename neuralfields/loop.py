@@ -145,8 +145,7 @@ def ray_batch_size(t: TrainConfig, sampler) -> BatchSize:
     """Adaptive ray count for rendering objectives. Until an occupancy grid has culled anything
     every ray marches the whole box (about half a diagonal of samples): start with a ray count
     that keeps the first batches near the target."""
-    full_box = max(1, int(0.5 * sampler.diagonal / sampler.step_size))
-    n = min(t.init_rays, max(256, t.target_samples // full_box))
+    n = min(t.init_rays, max(256, t.target_samples // sampler.initial_samples_per_ray))
     return BatchSize(n, t.target_samples, 256, t.max_rays)
 
 

@@ -20,7 +20,10 @@ from .data.scene import Scene, background_color
 from .device import module_device
 from .errors import NeuralFieldsError, file_error
 from .fields import Field, build_field
-from .render import SAMPLERS, GridUpdate, OccupancyGrid, Renderer, SceneBox, density_at
+from .fields.appearance import AppearanceCodes
+from .render import SAMPLERS, SPACES, GridUpdate, OccupancyGrid, Renderer, density_at
+from .render.samplers import sampler_for
+from .render.space import space_for
 from .run.checkpoints import latest_checkpoint, load_checkpoint
 
 
@@ -33,22 +36,30 @@ class SceneInfo:
     dynamic: bool
     cameras: Cameras  # training cameras (camera paths and the viewer start from them)
     times: Tensor | None = None  # [N] training times for dynamic scenes
+    kind: str = "object"  # object | unbounded (see Scene.kind): picks the space when render.space is auto
 
     @staticmethod
     def from_scene(scene: Scene) -> "SceneInfo":
         return SceneInfo(scene.aabb.clone(), float(scene.aabb_scale), scene.is_dynamic, scene.cameras,
-                         None if scene.times is None else scene.times.clone())
+                         None if scene.times is None else scene.times.clone(), scene.kind)
+
+    @property
+    def inner_aabb(self) -> Tensor:
+        """``[2, 3]`` the object box: the scene box shrunk ``aabb_scale`` times around its centre."""
+        centre, half = self.aabb.mean(0), (self.aabb[1] - self.aabb[0]) / 2 / max(self.aabb_scale, 1.0)
+        return torch.stack([centre - half, centre + half])
 
     def state_dict(self) -> dict:
         cams = {k: getattr(self.cameras, k) for k in Cameras._fields()}
-        return {"aabb": self.aabb, "aabb_scale": self.aabb_scale, "dynamic": self.dynamic, "cameras": cams, "times": self.times}
+        return {"aabb": self.aabb, "aabb_scale": self.aabb_scale, "dynamic": self.dynamic, "cameras": cams,
+                "times": self.times, "kind": self.kind}
 
     @staticmethod
     def from_state(state: dict) -> "SceneInfo":
         cams = Cameras(**{k: v.cpu() for k, v in state["cameras"].items()})
         times = state.get("times")
         return SceneInfo(state["aabb"].cpu(), state["aabb_scale"], state["dynamic"], cams,
-                         None if times is None else times.cpu())
+                         None if times is None else times.cpu(), state.get("kind", "object"))
 
 
 @dataclass
@@ -61,9 +72,23 @@ class SceneModel:
     cfg: RunConfig
 
     @property
-    def grid(self) -> OccupancyGrid:
-        """The occupancy grid of the sampler (exporters crop and cull with it)."""
-        return self.sampler.grid
+    def grid(self) -> OccupancyGrid | None:
+        """The sampler's occupancy grid when it lies in world space (exporters crop and cull with
+        it); None for samplers without one or with a grid over contracted space."""
+        return getattr(self.sampler, "world_grid", None)
+
+    @property
+    def appearance(self) -> AppearanceCodes | None:
+        return self.renderer.appearance
+
+    def param_groups(self, lr: float, weight_decay: float) -> list[dict]:
+        """Optimiser groups of everything trained: the field, the sampler's own networks, the codes."""
+        groups = self.field.param_groups(lr, weight_decay)
+        if hasattr(self.sampler, "param_groups"):
+            groups += self.sampler.param_groups(lr)
+        if self.appearance is not None:
+            groups.append({"params": list(self.appearance.parameters()), "lr": lr, "weight_decay": 0.0})
+        return groups
 
     @property
     def device(self) -> torch.device:
@@ -78,6 +103,8 @@ class SceneModel:
         self.field.to(device)
         self.sampler.to(device)
         self.space.to(device)
+        if self.appearance is not None:
+            self.appearance.to(device)
         return self
 
     def density_fn(self, time: float | None = None):
@@ -90,11 +117,16 @@ class SceneModel:
         return self.renderer.render_camera(self.field, cameras, index, time, self.background, **kwargs)
 
     def state_dict(self) -> dict:
-        return {"field": self.field.state_dict(), "sampler": self.sampler.state_dict(), "scene": self.info.state_dict()}
+        state = {"field": self.field.state_dict(), "sampler": self.sampler.state_dict(), "scene": self.info.state_dict()}
+        if self.appearance is not None:
+            state["appearance"] = self.appearance.state_dict()
+        return state
 
     def load_state_dict(self, state: dict) -> None:
         """Field and sampler state from a checkpoint (older checkpoints store the grid as ``grid``)."""
         self.field.load_state_dict(state["field"])
+        if self.appearance is not None:
+            self.appearance.load_state_dict(state["appearance"])
         if "sampler" in state:
             self.sampler.load_state_dict(state["sampler"])
         else:
@@ -108,15 +140,19 @@ def grid_schedule(cfg: RunConfig) -> GridUpdate:
 
 def build_model(cfg: RunConfig, info: SceneInfo, device: torch.device | str = "cpu") -> SceneModel:
     """Fresh field and sampler for a scene, on ``device``."""
+    space_name = space_for(cfg.render.space, info.kind)
+    space = SPACES[space_name](info.inner_aabb if space_name == "contract" else info.aabb)
+    # Contracted space gives the inner box half of the field's cube: twice the grid resolution keeps
+    # the same detail per unit length there.
     field = build_field(cfg.field.name, cfg.field.options, in_dim=3, view_dependent=True,
-                        aabb_scale=info.aabb_scale, time_dependent=info.dynamic)
+                        aabb_scale=2.0 if space.unbounded else info.aabb_scale, time_dependent=info.dynamic)
     if info.dynamic and not field.time_dependent:
         raise NeuralFieldsError(f"field '{cfg.field.name}' is static but the scene has per-frame times; choose a dynamic field")
-    space = SceneBox(info.aabb)
-    sampler = SAMPLERS[cfg.render.sampler](aabb=info.aabb, space=space, cfg=cfg.render, near=cfg.data.near,
-                                           aabb_scale=info.aabb_scale, schedule=grid_schedule(cfg),
-                                           times=info.times if info.dynamic else None)
-    renderer = Renderer(sampler, space, cfg.render)
+    sampler = SAMPLERS[sampler_for(cfg.render.sampler, space.unbounded)](
+        aabb=info.aabb, space=space, cfg=cfg.render, near=cfg.data.near, aabb_scale=info.aabb_scale,
+        schedule=grid_schedule(cfg), times=info.times if info.dynamic else None)
+    appearance = AppearanceCodes(len(info.cameras), field.appearance_dim) if field.appearance_dim else None
+    renderer = Renderer(sampler, space, cfg.render, appearance)
     return SceneModel(field, sampler, renderer, space, info, cfg).to(device)
 
 

@@ -6,7 +6,7 @@ is missing are skipped with one warning that counts them. instant-ngp maps the u
 own space to ``[-0.5/scale, 0.5/scale]^3`` around ``offset`` in the file's space (default
 scale 0.33, offset 0.5) and enlarges that box ``aabb_scale`` times; the scene box here is the
 same box expressed in the file's space. There is no split: every ``val_every``-th frame is held
-out for ``val``/``test``.
+out for ``val``/``test``. An ``aabb_scale`` above 1 marks the scene unbounded (``Scene.kind``).
 
 A ``transforms.json`` that names a ``camera_model`` is nerfstudio's (see :mod:`.nerfstudio`);
 auto-detection leaves it to that loader.
@@ -59,4 +59,7 @@ def load(path: Path, split: str, downscale: float = 1.0, val_every: int = 8, **_
     if downscale != 1:
         cams = cams.resized(images.shape[2], images.shape[1])
     box, aabb_scale = scene_box(meta, json_path)
-    return Scene(images, cams, box, split, None, aabb_scale, [str(p) for p in files], path, "ngp")
+    # instant-ngp users set aabb_scale > 1 when the scene reaches beyond the unit cube (a room, a
+    # landscape): that is the hint for a contracted, unbounded space.
+    kind = "unbounded" if aabb_scale > 1 else "object"
+    return Scene(images, cams, box, split, None, aabb_scale, [str(p) for p in files], path, "ngp", kind=kind)

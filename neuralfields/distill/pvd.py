@@ -157,7 +157,7 @@ class DistillObjective:
         """The teacher's jittered samples of ``rays`` and its values there."""
         t = self.teacher
         samples = t.sampler.sample(t.field, rays, training=True)
-        return evaluate(t.field, t.space, samples, rays)
+        return evaluate(t.field, t.space, samples, rays, appearance=t.renderer.appearance)
 
     def losses(self, theirs: RenderOutputs, ours: RenderOutputs, weights: StageWeights) -> tuple[Tensor, dict[str, float]]:
         """Weighted loss of one stage and its terms."""
@@ -185,7 +185,8 @@ class DistillObjective:
         self.projection.train()
         stage = self.schedule.stage(step)
         theirs = self.teacher_pass(batch.rays)
-        ours = evaluate(self.student.field, self.student.space, theirs.samples, batch.rays)
+        ours = evaluate(self.student.field, self.student.space, theirs.samples, batch.rays,
+                        appearance=self.student.renderer.appearance)
         total, terms = self.losses(theirs, ours, self.schedule.weights[stage])
         errors = ((ours.rgb.detach() - theirs.rgb) ** 2).mean(-1)  # [R] student vs teacher
         return StepResult(total, {"loss": float(total.detach()), "psnr": mse_to_psnr(errors.mean()), "stage": stage,

@@ -6,7 +6,9 @@ A field maps points to density and colour and knows nothing about rays or camera
   per-sample geometry features (what the colour head reads; distillation matches them);
 - ``density(x, t) -> (sigma [N], geo)``: ``sigma = density_activation(raw)``;
 - ``color(x, d, geo, t) -> rgb [N, out_dim]``: ``d`` is ``[N, 3]`` unit view directions, or
-  None for fields built with ``view_dependent=False`` (2D image fitting).
+  None for fields built with ``view_dependent=False`` (2D image fitting). A field with
+  ``appearance_dim > 0`` also takes ``appearance [N, appearance_dim]``, a per-image code
+  (:mod:`.appearance`) that it knows only as a vector.
 
 Points arrive normalised: the scene box maps to ``[-1, 1]^in_dim``; times lie in ``[0, 1]``.
 Encodings read both as they are, so fields pass them on without remapping. Tensors made while
@@ -58,6 +60,7 @@ class Field(nn.Module):
     geo_dim: int = 0
     in_dim: int = 3
     time_dependent: bool = False
+    appearance_dim: int = 0  # size of the per-image appearance code the colour head reads (0: none)
 
     def raw_density(self, x: Tensor, t: Tensor | None = None) -> tuple[Tensor, Tensor]:
         raise NotImplementedError

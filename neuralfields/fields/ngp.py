@@ -21,6 +21,7 @@ class NGPConfig(HashGridOptions):
     color_layers: int = 2
     sh_degree: int = 4
     encoding_lr_scale: float = 1.0  # encoding learning rate relative to the MLPs'
+    appearance_dim: int = 0  # >0: the colour head also reads a per-image appearance code of this size
 
 
 @register_field("ngp", NGPConfig)
@@ -30,20 +31,23 @@ class NGPField(Field):
     def __init__(self, cfg: NGPConfig, in_dim: int = 3, view_dependent: bool = True, out_dim: int = 3,
                  aabb_scale: float = 1.0, **_):
         super().__init__()
-        self.cfg, self.in_dim, self.geo_dim = cfg, in_dim, cfg.geo_dim
+        self.cfg, self.in_dim, self.geo_dim, self.appearance_dim = cfg, in_dim, cfg.geo_dim, cfg.appearance_dim
         self.encoding = hash_grid(in_dim, cfg, aabb_scale)
         self.density_net = mlp(self.encoding.out_dim, cfg.hidden, 1, 1 + cfg.geo_dim)
         self.dir_encoding = SphericalHarmonics(cfg.sh_degree) if view_dependent else None
         dir_dim = self.dir_encoding.out_dim if view_dependent else 0
-        self.color_net = mlp(dir_dim + cfg.geo_dim, cfg.hidden, cfg.color_layers, out_dim, out_activation=nn.Sigmoid())
+        self.color_net = mlp(dir_dim + cfg.geo_dim + cfg.appearance_dim, cfg.hidden, cfg.color_layers, out_dim, out_activation=nn.Sigmoid())
 
     def raw_density(self, x: Tensor, t: Tensor | None = None) -> tuple[Tensor, Tensor]:
         h = self.density_net(self.encoding(x))
         return h[:, 0], h[:, 1:]
 
-    def color(self, x: Tensor, d: Tensor | None, geo: Tensor, t: Tensor | None = None) -> Tensor:
-        inputs = geo if self.dir_encoding is None else torch.cat([self.dir_encoding(d), geo], dim=-1)
-        return self.color_net(inputs)
+    def color(self, x: Tensor, d: Tensor | None, geo: Tensor, t: Tensor | None = None,
+              appearance: Tensor | None = None) -> Tensor:
+        parts = [geo] if self.dir_encoding is None else [self.dir_encoding(d), geo]
+        if self.appearance_dim:
+            parts.append(appearance if appearance is not None else geo.new_zeros(geo.shape[0], self.appearance_dim))
+        return self.color_net(torch.cat(parts, dim=-1) if len(parts) > 1 else parts[0])
 
     def param_groups(self, lr: float, weight_decay: float) -> list[dict]:
         mlps = [p for n, p in self.named_parameters() if not n.startswith("encoding.")]

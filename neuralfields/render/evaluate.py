@@ -95,14 +95,17 @@ def density_at(field: Field, space: Space, points: Tensor, time: float | Tensor 
 
 
 def evaluate(field: Field, space: Space, samples: PackedSamples, rays: RayBatch, normals: bool = False,
-             composite_background: bool = True) -> RenderOutputs:
+             composite_background: bool = True, appearance: Callable[[Tensor | None, int], Tensor] | None = None
+             ) -> RenderOutputs:
     """Evaluate ``field`` at ``samples`` of ``rays`` and composite them.
 
     Gradients flow to the field unless the caller runs under ``torch.no_grad``. With ``normals``
     each sample also gets the world-space normal ``-grad sigma / |grad sigma|`` (density rises
     into matter), taken by autograd through the space map and the field's density, and the
     rays get the weight-averaged normal. ``composite_background=False`` leaves colour
-    premultiplied (transparent where the ray hits nothing).
+    premultiplied (transparent where the ray hits nothing). ``appearance(image_ids, n) -> [n, C]``
+    gives each ray's appearance code (:class:`~neuralfields.fields.appearance.AppearanceCodes`)
+    for fields whose colour head reads one.
     """
     idx = samples.ray_indices
     world = sample_points(samples, rays)
@@ -122,7 +125,10 @@ def evaluate(field: Field, space: Space, samples: PackedSamples, rays: RayBatch,
         raw, geo = field.raw_density(x, t)
         sigma = field.density_activation(raw)
     d = rays.dirs[idx]
-    rgb = field.color(x, d, geo, t)
+    if appearance is None:
+        rgb = field.color(x, d, geo, t)
+    else:
+        rgb = field.color(x, d, geo, t, appearance=appearance(rays.image_ids, len(rays))[idx])
     background = rays.background if composite_background else None
     out = composite(samples.t_starts, samples.t_ends, sigma, rgb, idx, len(rays), background)
     ray_normal = None

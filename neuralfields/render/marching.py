@@ -27,12 +27,14 @@ class PackedSamples:
     Attributes:
         ray_indices: ``[S]`` int64 ray of each sample.
         t_starts, t_ends: ``[S]`` interval along the ray.
+        proposals: what a proposal sampler saw on the way (its interlevel loss reads it), else None.
     """
 
     ray_indices: Tensor
     t_starts: Tensor
     t_ends: Tensor
     n_rays: int
+    proposals: object | None = None
 
     def __len__(self) -> int:
         return self.ray_indices.shape[0]
@@ -69,16 +71,27 @@ def step_sequence(t_min: float, t_max: float, step_size: float, cone_angle: floa
 
 
 def march(grid: OccupancyGrid, origins: Tensor, dirs: Tensor, near: float, step_size: float,
-          cone_angle: float = 0.0, jitter: bool = False, chunk: int = 1024, max_steps: int = 4096) -> PackedSamples:
-    """Packed samples in occupied space for rays ``origins, dirs [R, 3]``."""
+          cone_angle: float = 0.0, jitter: bool = False, chunk: int = 1024, max_steps: int = 4096,
+          far: float | None = None, to_grid: Callable[[Tensor], Tensor] | None = None) -> PackedSamples:
+    """Packed samples in occupied space for rays ``origins, dirs [R, 3]``.
+
+    By default the grid lies in world space and rays are clipped to its box. For unbounded
+    scenes the grid covers a contracted space: every ray runs from ``near`` to ``far`` and
+    candidate points go through ``to_grid`` (world -> grid coordinates) before the lookup;
+    steps then grow with distance without bound.
+    """
     n_rays = origins.shape[0]
-    t_in, t_out = ray_aabb(origins, dirs, grid.aabb)
-    t_in = t_in.clamp_min(near)
+    if far is None:
+        t_in, t_out = ray_aabb(origins, dirs, grid.aabb)
+        t_in = t_in.clamp_min(near)
+    else:
+        t_in = torch.full((n_rays,), float(near), device=origins.device)
+        t_out = torch.full_like(t_in, float(far))
     hit = t_out > t_in
     empty = torch.zeros(0, dtype=torch.long, device=origins.device)
     if not hit.any():
         return PackedSamples(empty, empty.float(), empty.float(), n_rays)
-    max_step = step_size * 64 if cone_angle > 0 else 1e10
+    max_step = 1e10 if cone_angle <= 0 or far is not None else step_size * 64
     edges = step_sequence(t_in[hit].min().item(), t_out[hit].max().item(), step_size, cone_angle, max_step,
                           max_steps, origins.device)
     widths = edges[1:] - edges[:-1]  # [K]
@@ -99,7 +112,7 @@ def march(grid: OccupancyGrid, origins: Tensor, dirs: Tensor, near: float, step_
         candidate = (mid > lo[:, None]) & (mid < hi[:, None])
         rows, cols = candidate.nonzero(as_tuple=True)
         pts = o[rows] + d[rows] * mid[rows, cols, None]
-        occupied = grid.lookup(pts)
+        occupied = grid.lookup(pts if to_grid is None else to_grid(pts))
         rows, cols = rows[occupied], cols[occupied]
         parts_ray.append(rows + start)
         parts_t0.append(t0[rows, cols])

@@ -24,15 +24,16 @@ RENDER_OUTPUTS: dict[str, int] = {"rgb": 3, "depth": 1, "opacity": 1, "normal": 
 
 
 class Renderer:
-    """Renders rays with a :class:`Field` through ``sampler`` and the coordinate map ``space``."""
+    """Renders rays with a :class:`Field` through ``sampler`` and the coordinate map ``space``;
+    ``appearance`` gives rays their per-image codes when the field reads them."""
 
-    def __init__(self, sampler: Sampler, space: Space, cfg: RenderConfig | None = None):
-        self.sampler, self.space, self.cfg = sampler, space, cfg or RenderConfig()
+    def __init__(self, sampler: Sampler, space: Space, cfg: RenderConfig | None = None, appearance=None):
+        self.sampler, self.space, self.cfg, self.appearance = sampler, space, cfg or RenderConfig(), appearance
 
     def render_rays(self, field: Field, rays: RayBatch, training: bool = False, normals: bool = False) -> RenderOutputs:
         """Sample and evaluate ``rays`` (jittered samples when ``training``)."""
         samples = self.sampler.sample(field, rays, training)
-        return evaluate(field, self.space, samples, rays, normals=normals)
+        return evaluate(field, self.space, samples, rays, normals=normals, appearance=self.appearance)
 
     @torch.no_grad()
     def render_camera(self, field: Field, cameras: Cameras, index: int, time: float | None = None,

@@ -26,6 +26,11 @@ from ..loop import StepResult, TrainLoop, loop_config, ray_batch_size, seed_ever
 from .losses import rgb_loss
 
 
+def sampler_loss(sampler, out) -> torch.Tensor | None:
+    """The sampler's own training loss (a proposal sampler's interlevel loss), if it has one."""
+    return sampler.loss(out.samples, out.weights) if hasattr(sampler, "loss") else None
+
+
 class PhotometricObjective:
     """Render the batch's rays and compare with their pixels (``huber`` or ``mse``)."""
 
@@ -37,8 +42,10 @@ class PhotometricObjective:
         field.train()
         out = self.model.renderer.render_rays(field, batch, training=True)
         loss = rgb_loss(out.rgb, batch.pixels, self.loss)
-        reg = field.regularization()
-        total = loss if reg is None else loss + reg
+        total = loss
+        for extra in (field.regularization(), sampler_loss(self.model.sampler, out)):
+            if extra is not None:
+                total = total + extra
         errors = ((out.rgb.detach() - batch.pixels) ** 2).mean(-1)  # [R]
         return StepResult(total, {"loss": float(loss.detach()), "psnr": mse_to_psnr(errors.mean())},
                           out.n_samples, errors)
@@ -60,7 +67,7 @@ def scene_trainer(cfg: RunConfig, train_scene: Scene, val_scene: Scene | None = 
         model.field.compile()
     if t.lr is None:
         t.lr = model.field.recommended_lr  # recorded in config.json as used
-    optimizer = torch.optim.Adam(model.field.param_groups(t.lr, t.weight_decay), eps=1e-15)
+    optimizer = torch.optim.Adam(model.param_groups(t.lr, t.weight_decay), eps=1e-15)
     evaluate = None
     if val_scene is not None:
         evaluate = lambda: evaluate_model(model, val_scene, spread_indices(len(val_scene), t.eval_images))  # noqa: E731

@@ -1,0 +1,201 @@
+"""Proposal-network sampler (mip-NeRF 360, nerfacto): small density fields place a few dozen samples.
+
+Every ray gets the same counts. ``K0`` intervals spaced evenly in a normalised distance ``s``
+(linear up to one inner-box half size from the camera, then in disparity, so the contracted
+background gets as many samples as the near scene) -> the first proposal field's densities ->
+weights -> ``K1`` intervals drawn from that histogram -> the second proposal field -> ... -> the
+final ``samples_per_ray`` intervals, which the scene's field evaluates. The proposal fields
+learn only from the interlevel loss (:meth:`ProposalSampler.loss`): their weights must bound
+from above the weights the scene's field puts in the same stretch of ray. Early in training the
+histograms are flattened (weights to a power that anneals from 0 to 1), as nerfacto does, and
+after that warm-up the proposal fields are trained on every ``update_every``-th step only: the
+rest of the time they run without gradients, which is most of their cost on a CPU.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor, nn
+
+from ...config import RenderConfig
+from ...encodings.hashgrid import HashGrid
+from ...fields.base import Field, mlp, trunc_exp
+from ...errors import NeuralFieldsError
+from ..marching import PackedSamples, ray_aabb
+from ..rays import RayBatch
+from . import SAMPLERS
+
+
+class ProposalDensity(nn.Module):
+    """A small density-only field on field coordinates ``[N, 3] -> [N]`` (hash grid + 16-wide MLP)."""
+
+    def __init__(self, max_res: int, levels: int = 5, log2_table: int = 17, hidden: int = 16):
+        super().__init__()
+        self.encoding = HashGrid(3, levels, 2, log2_table, 16, max_res)
+        self.mlp = mlp(self.encoding.out_dim, hidden, 1, 1)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return trunc_exp(self.mlp(self.encoding(x))[:, 0])
+
+
+def dense_weights(edges: Tensor, sigma: Tensor) -> Tensor:
+    """Rendering weights ``[R, K]`` of densities ``sigma [R, K]`` on intervals with ``edges [R, K + 1]``."""
+    tau = (sigma * (edges[:, 1:] - edges[:, :-1])).clamp(max=1e4)
+    before = torch.cumsum(tau, dim=-1) - tau
+    return torch.exp(-before) * (1.0 - torch.exp(-tau))
+
+
+def resample(edges: Tensor, weights: Tensor, n: int, jitter: bool, padding: float = 0.01) -> Tensor:
+    """``n + 1`` new edges ``[R, n + 1]`` by inverting the histogram ``weights [R, K]`` on ``edges [R, K + 1]``.
+
+    ``padding`` keeps every interval drawable (a histogram of zeros becomes uniform); ``jitter``
+    draws each quantile at random within its ``1 / (n + 1)`` slot, which keeps the edges sorted.
+    """
+    w = weights + padding
+    pdf = w / w.sum(-1, keepdim=True)
+    cdf = torch.cat([torch.zeros_like(pdf[:, :1]), torch.cumsum(pdf, -1)], -1).clamp(max=1.0)
+    r, k = n + 1, edges.shape[-1] - 1
+    if jitter:
+        u = torch.arange(r, device=edges.device, dtype=edges.dtype) / r
+        u = (u + torch.rand(edges.shape[0], r, device=edges.device, dtype=edges.dtype) / r).clamp(max=1.0)
+    else:
+        u = torch.linspace(0.0, 1.0, r, device=edges.device, dtype=edges.dtype).expand(edges.shape[0], r)
+    u = u.contiguous()
+    above = torch.searchsorted(cdf.contiguous(), u, right=True).clamp(1, k)
+    below = above - 1
+    c0, c1 = cdf.gather(-1, below), cdf.gather(-1, above)
+    e0, e1 = edges.gather(-1, below), edges.gather(-1, above)
+    f = ((u - c0) / (c1 - c0).clamp_min(1e-12)).clamp(0.0, 1.0)
+    return e0 + f * (e1 - e0)
+
+
+def outer_envelope(edges: Tensor, env_edges: Tensor, env_weights: Tensor) -> Tensor:
+    """``[R, K]``: for each interval of ``edges [R, K + 1]``, the summed ``env_weights [R, M]`` of every
+    interval of ``env_edges [R, M + 1]`` that overlaps it (mip-NeRF 360's ``outer``)."""
+    cum = torch.cat([torch.zeros_like(env_weights[:, :1]), torch.cumsum(env_weights, -1)], -1)
+    m = env_edges.shape[-1] - 1
+    idx = torch.searchsorted(env_edges.contiguous(), edges.contiguous(), right=True)
+    lo, hi = (idx - 1).clamp(0, m), idx.clamp(0, m)
+    return cum.gather(-1, hi[:, 1:]) - cum.gather(-1, lo[:, :-1])
+
+
+def interlevel_loss(edges: Tensor, weights: Tensor, env_edges: Tensor, env_weights: Tensor) -> Tensor:
+    """Penalty where ``weights [R, K]`` exceed the proposal envelope (gradients reach the proposal only)."""
+    excess = (weights.detach() - outer_envelope(edges.detach(), env_edges.detach(), env_weights)).clamp_min(0)
+    return (excess**2 / (weights.detach() + 1e-7)).mean()
+
+
+@dataclass
+class Proposals:
+    """What the proposal levels said about a batch: per level ``(edges [R, K + 1], weights [R, K])``
+    in normalised distance, and the final edges ``[R, K + 1]`` of the packed samples."""
+
+    levels: list[tuple[Tensor, Tensor]]
+    final_edges: Tensor
+
+
+@SAMPLERS.register("proposal")
+class ProposalSampler(nn.Module):
+    """Proposal-network sampler over a bounded box or a contracted unbounded space.
+
+    Args:
+        aabb: ``[2, 3]`` scene box (bounded spaces: rays are clipped to it).
+        space: world -> field coordinates; with ``space.unbounded`` rays run from ``near`` to
+            ``cfg.far`` inner-box half sizes and distances are spaced linearly then in disparity.
+        cfg: ``proposal_samples`` (per proposal level), ``samples_per_ray``, ``proposal_max_res``,
+            ``proposal_anneal_steps``, ``proposal_update_every``, ``interlevel_weight``.
+    """
+
+    def __init__(self, aabb: Tensor, space, cfg: RenderConfig | None = None, near: float = 0.0,
+                 times: Tensor | None = None, **_):
+        super().__init__()
+        if times is not None:
+            raise NeuralFieldsError("the proposal sampler does not model time; use --set render.sampler=occupancy "
+                                    "for dynamic scenes")
+        self.cfg, self.space, self.near = cfg or RenderConfig(), space, near
+        c = self.cfg
+        if len(c.proposal_max_res) != len(c.proposal_samples):
+            raise NeuralFieldsError("render.proposal_max_res needs one resolution per entry of render.proposal_samples")
+        self.unbounded = bool(getattr(space, "unbounded", False))
+        self.networks = nn.ModuleList(ProposalDensity(r) for r in c.proposal_max_res)
+        self.register_buffer("aabb", torch.as_tensor(aabb, dtype=torch.float32).reshape(2, 3).clone(), persistent=False)
+        inner = space.aabb if self.unbounded else self.aabb
+        self.half = float((inner[1] - inner[0]).mean()) / 2
+        self.diagonal = float((inner[1] - inner[0]).norm())
+        self.step_size = c.render_step_size or self.diagonal / c.samples_per_diagonal
+        self.anneal, self.train_networks = 1.0, True
+
+    @property
+    def initial_samples_per_ray(self) -> int:
+        return self.cfg.samples_per_ray
+
+    # ------------------------------------------------------------------------ distances
+    def _spacing(self, r: Tensor) -> Tensor:
+        return torch.where(r < 1, r / 2, 1 - 1 / (2 * r.clamp_min(1e-6))) if self.unbounded else r
+
+    def _spacing_inverse(self, v: Tensor) -> Tensor:
+        return torch.where(v < 0.5, 2 * v, 1 / (2 * (1 - v).clamp_min(1e-6))) if self.unbounded else v
+
+    def ray_range(self, rays: RayBatch) -> tuple[Tensor, Tensor]:
+        """Near and far distances ``[R]`` (rays that miss a bounded box get an empty range)."""
+        if self.unbounded:
+            near = torch.full((len(rays),), float(self.near), device=rays.device)
+            return near, torch.full_like(near, self.cfg.far * self.half)
+        t0, t1 = ray_aabb(rays.origins, rays.dirs, self.aabb)
+        t0 = t0.clamp_min(self.near)
+        return t0, torch.maximum(t1, t0)
+
+    def to_distance(self, s: Tensor, near: Tensor, far: Tensor) -> Tensor:
+        """Normalised distances ``s [R, K]`` in [0, 1] -> distances along the rays ``[R, K]``."""
+        g0, g1 = self._spacing(near / self.half)[:, None], self._spacing(far / self.half)[:, None]
+        return self._spacing_inverse(g0 + s * (g1 - g0)) * self.half
+
+    # ------------------------------------------------------------------------- sampling
+    def sample(self, field: Field, rays: RayBatch, training: bool = False, **_) -> PackedSamples:
+        """``samples_per_ray`` packed samples on every ray (the field itself is not queried)."""
+        c, n = self.cfg, len(rays)
+        near, far = self.ray_range(rays)
+        k0 = c.proposal_samples[0]
+        s = torch.linspace(0.0, 1.0, k0 + 1, device=rays.device).expand(n, k0 + 1)
+        if training:  # one random shift per ray keeps the uniform edges sorted
+            s = (s + torch.rand(n, 1, device=rays.device) / k0).clamp(max=1.0)
+            s = torch.cat([torch.zeros_like(s[:, :1]), s[:, 1:]], -1)
+        levels = []
+        counts = [*c.proposal_samples[1:], c.samples_per_ray]
+        for network, count in zip(self.networks, counts):
+            t = self.to_distance(s, near, far)
+            mid = 0.5 * (t[:, 1:] + t[:, :-1])
+            points = rays.origins[:, None] + rays.dirs[:, None] * mid[..., None]
+            with torch.set_grad_enabled(training and self.train_networks and torch.is_grad_enabled()):
+                sigma = network(self.space(points.reshape(-1, 3))).reshape(n, -1)
+                weights = dense_weights(t, sigma)
+            levels.append((s, weights))
+            s = resample(s, weights.detach() ** self.anneal, count, jitter=training).detach()
+        t = self.to_distance(s, near, far)
+        k = t.shape[-1] - 1
+        ray_indices = torch.arange(n, device=rays.device).repeat_interleave(k)
+        samples = PackedSamples(ray_indices, t[:, :-1].reshape(-1), t[:, 1:].reshape(-1), n)
+        samples.proposals = Proposals(levels, s)
+        return samples
+
+    def loss(self, samples: PackedSamples, weights: Tensor) -> Tensor | None:
+        """Interlevel loss of one training batch: the scene field's ``weights [S]`` on ``samples``."""
+        proposals = getattr(samples, "proposals", None)
+        if proposals is None or not any(w.requires_grad for _, w in proposals.levels):
+            return None
+        final = weights.reshape(samples.n_rays, -1)
+        total = sum(interlevel_loss(proposals.final_edges, final, s, w) for s, w in proposals.levels)
+        return self.cfg.interlevel_weight * total
+
+    def update(self, step: int, field: Field) -> None:
+        """Anneal the histograms, and choose whether this step trains the proposal fields."""
+        c = self.cfg
+        x = min(max(step / max(c.proposal_anneal_steps, 1), 0.0), 1.0)
+        slope = 10.0
+        self.anneal = slope * x / ((slope - 1) * x + 1)
+        self.train_networks = step < c.proposal_anneal_steps or step % max(c.proposal_update_every, 1) == 0
+
+    def param_groups(self, lr: float) -> list[dict]:
+        return [{"params": list(self.parameters()), "lr": lr, "weight_decay": 0.0}]
