@@ -49,6 +49,7 @@ class RenderConfig:
     alpha_threshold: float = 0.0  # drop samples whose alpha is below this (after warm-up)
     early_stop_eps: float = 1e-4  # drop samples once transmittance falls below this
     chunk_rays: int = 8192  # rays per chunk when rendering whole images
+    skip_color_below: float = 0.0  # rendering: no colour query for samples whose weight is below this
     # The proposal sampler (render.samplers.proposal): samples per ray at each proposal level, then
     # for the scene's field; each level's hash-grid resolution; its annealing and training cadence.
     proposal_samples: list[int] = default(default_factory=lambda: [64, 32])
@@ -57,6 +58,7 @@ class RenderConfig:
     proposal_anneal_steps: int = 500
     proposal_update_every: int = 4
     interlevel_weight: float = 1.0
+    distortion_weight: float = 0.002  # mip-NeRF 360's distortion loss on the proposal sampler's samples
 
 
 @dataclass

@@ -36,12 +36,13 @@ class SceneInfo:
     dynamic: bool
     cameras: Cameras  # training cameras (camera paths and the viewer start from them)
     times: Tensor | None = None  # [N] training times for dynamic scenes
-    kind: str = "object"  # object | unbounded (see Scene.kind): picks the space when render.space is auto
+    kind: str = "object"  # object | unbounded (see Scene.bounded): picks the space when render.space is auto
 
     @staticmethod
     def from_scene(scene: Scene) -> "SceneInfo":
         return SceneInfo(scene.aabb.clone(), float(scene.aabb_scale), scene.is_dynamic, scene.cameras,
-                         None if scene.times is None else scene.times.clone(), scene.kind)
+                         None if scene.times is None else scene.times.clone(),
+                         "object" if scene.bounded else "unbounded")
 
     @property
     def inner_aabb(self) -> Tensor:
@@ -140,12 +141,13 @@ def grid_schedule(cfg: RunConfig) -> GridUpdate:
 
 def build_model(cfg: RunConfig, info: SceneInfo, device: torch.device | str = "cpu") -> SceneModel:
     """Fresh field and sampler for a scene, on ``device``."""
-    space_name = space_for(cfg.render.space, info.kind)
-    space = SPACES[space_name](info.inner_aabb if space_name == "contract" else info.aabb)
-    # Contracted space gives the inner box half of the field's cube: twice the grid resolution keeps
+    # The scene box (cameras inside it) is the box a contraction keeps as it is; everything
+    # beyond it is squeezed into the shell around it.
+    space = SPACES[space_for(cfg.render.space, info.kind)](info.aabb)
+    # Contracted space gives the scene box half of the field's cube: twice the grid resolution keeps
     # the same detail per unit length there.
     field = build_field(cfg.field.name, cfg.field.options, in_dim=3, view_dependent=True,
-                        aabb_scale=2.0 if space.unbounded else info.aabb_scale, time_dependent=info.dynamic)
+                        aabb_scale=info.aabb_scale * (2.0 if space.unbounded else 1.0), time_dependent=info.dynamic)
     if info.dynamic and not field.time_dependent:
         raise NeuralFieldsError(f"field '{cfg.field.name}' is static but the scene has per-frame times; choose a dynamic field")
     sampler = SAMPLERS[sampler_for(cfg.render.sampler, space.unbounded)](

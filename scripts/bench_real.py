@@ -32,7 +32,7 @@ sys.path.insert(0, str(ROOT))
 from neuralfields.config import RunConfig, apply_overrides, available_presets, expand_data_path, load_preset  # noqa: E402
 from neuralfields.data import load_data  # noqa: E402
 from neuralfields.model import load_model  # noqa: E402
-from neuralfields.run.checkpoints import list_checkpoints  # noqa: E402
+from neuralfields.run.evaluation import evaluate_model  # noqa: E402
 from neuralfields.run.folder import write_json_atomic  # noqa: E402
 from neuralfields.run.metrics import psnr, ssim  # noqa: E402
 from neuralfields.data.scene import composite_background  # noqa: E402
@@ -118,7 +118,7 @@ def evaluate(args: argparse.Namespace) -> None:
         held_out = load_data(first.cfg.data, "test")
         indices = list(range(len(held_out)))[: args.max_views or None]
         rows = []
-        for mark in marks:
+        for mark in (marks[-1:] if args.last_only else marks):
             model, _ = load_model(run_dir, mark["checkpoint"])
             counter = SampleCounter(model.renderer.sampler)
             model.renderer.sampler = counter
@@ -134,29 +134,53 @@ def evaluate(args: argparse.Namespace) -> None:
 
                     save_png(Path(args.frames) / args.label / name / f"{i:03d}.png", out["rgb"])
             row = {**{k: v for k, v in mark.items() if k != "checkpoint"},
+                   "view_psnr": [round(s[0], 3) for s in scores],
                    "psnr": round(sum(s[0] for s in scores) / len(scores), 3),
                    "ssim": round(sum(s[1] for s in scores) / len(scores), 4),
                    "seconds_per_view": round(sum(seconds) / len(seconds), 2),
                    "render_samples_per_ray": round(counter.samples / max(counter.rays, 1), 1)}
+            if mark is marks[-1] and model.appearance is not None and not args.no_protocol:  # NeRF-W's protocol, with and without
+                result = evaluate_model(model, held_out, indices, appearance_protocol=True)
+                row["psnr_right_mean_code"] = round(result["psnr_right_mean"], 3)
+                row["psnr_right_fitted_code"] = round(result["psnr_right_fitted"], 3)
             rows.append(row)
             print(f"{name} [{args.label}] {row['minutes']:4.1f} min: PSNR {row['psnr']:.2f} dB, SSIM {row['ssim']:.4f}, "
                   f"{row['seconds_per_view']} s/view, {row['render_samples_per_ray']} samples/ray", flush=True)
+        if args.strip:
+            write_strip(model, Path(args.strip) / f"{name}_orbit_{args.label}.png", args.strip_frames)
         cfg = first.cfg
         report.setdefault(args.label, {})[name] = {
             "data": cfg.data.path.split("data/")[-1], "downscale": cfg.data.downscale,
             "resolution": [held_out.width, held_out.height], "held_out_views": len(indices),
             "field": cfg.field.name, "sampler": cfg.render.sampler, "space": getattr(cfg.render, "space", "box"),
-            "marks": rows, "threads": torch.get_num_threads(), "torch": torch.__version__,
+            "marks": rows, "views": indices, "threads": torch.get_num_threads(), "torch": torch.__version__,
             "machine": platform.processor() or platform.machine()}
-        write_json_atomic(report_path, report)
+        # Several eval processes may share one report: merge into what is there now.
+        current = json.loads(report_path.read_text()) if report_path.exists() else {}
+        current.setdefault(args.label, {})[name] = report[args.label][name]
+        write_json_atomic(report_path, current)
+        report = current
     write_table(report, report_path.with_suffix(".md"))
+
+
+def write_strip(model, path: Path, n_frames: int) -> None:
+    """``n_frames`` views of the orbit video (at the training size) side by side in one PNG."""
+    from neuralfields.camera_paths import PathSettings, make_path
+    from neuralfields.run.folder import save_png
+
+    path_cams = make_path("orbit", model.info, PathSettings(seconds=n_frames, fps=1)).cameras
+    frames = [model.render_camera(path_cams, i)["rgb"] for i in range(len(path_cams))]
+    save_png(path, torch.cat(frames, dim=1))
+    print(f"orbit strip: {path} ({len(frames)} frames)", flush=True)
 
 
 def write_table(report: dict, path: Path) -> None:
     lines = ["# Real captures on 2 CPU cores", "",
              "Written by `scripts/bench_real.py` (train, then eval): held-out views are every 8th image.",
              "PSNR / SSIM at each mark of training time; steps; samples per ray in training and when rendering;",
-             "seconds to render one held-out view.", "",
+             "seconds to render one held-out view. Runs with per-image appearance codes render held-out views",
+             "with the mean code; their last mark also gives NeRF-W's protocol (PSNR on the right half of each",
+             "view, with the mean code and with a code fitted on the left half) below the table.", "",
              "| run | scene | size | mark | PSNR | SSIM | steps | samples/ray train | samples/ray render | s/view |",
              "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
     for label, scenes in report.items():
@@ -166,6 +190,13 @@ def write_table(report: dict, path: Path) -> None:
                 lines.append(f"| {label} | {name} | {size} | {m['minutes']:g} min | {m['psnr']:.2f} | {m['ssim']:.3f} | "
                              f"{m['steps']} | {m['train_samples_per_ray']} | {m['render_samples_per_ray']} | "
                              f"{m['seconds_per_view']} |")
+    halves = [(label, name, entry["marks"][-1]) for label, scenes in report.items() for name, entry in scenes.items()
+              if "psnr_right_fitted_code" in entry["marks"][-1]]
+    if halves:
+        lines += ["", "| run | scene | right halves, mean code | right halves, code fitted on left halves |",
+                  "| --- | --- | --- | --- |"]
+        lines += [f"| {label} | {name} | {m['psnr_right_mean_code']:.2f} | {m['psnr_right_fitted_code']:.2f} |"
+                  for label, name, m in halves]
     path.write_text("\n".join(lines) + "\n")
 
 
@@ -178,7 +209,11 @@ def main() -> int:
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="config override, as in train")
     p.add_argument("--runs", default="runs/bench_real", help="where the marks' run folders go")
     p.add_argument("--max-views", type=int, default=0, help="held-out views scored (0: all)")
+    p.add_argument("--last-only", action="store_true", help="score only the last mark")
+    p.add_argument("--no-protocol", action="store_true", help="skip NeRF-W's half-image protocol")
     p.add_argument("--frames", help="also save the last mark's held-out renders under this folder")
+    p.add_argument("--strip", help="also write a PNG strip of orbit-video frames of the last mark into this folder")
+    p.add_argument("--strip-frames", type=int, default=6)
     p.add_argument("--json", default=str(ROOT / "docs" / "bench_real.json"))
     args = p.parse_args()
     (train if args.stage == "train" else evaluate)(args)

@@ -34,9 +34,13 @@ def run(args: argparse.Namespace) -> int:
     scene = load_data(data, args.split)  # a split the dataset lacks is a one-line error naming it
     indices = list(range(len(scene)))[: args.max_images] if args.max_images else None
     out_dir = args.run / "eval" / (args.split if not args.data else f"{args.split}-{scene.root.name if scene.root else 'data'}")
-    result = evaluate_model(model, scene, indices, out_dir, progress=not args.no_progress)
+    result = evaluate_model(model, scene, indices, out_dir, progress=not args.no_progress,
+                            appearance_protocol=model.appearance is not None)
     result.update(split=args.split, step=state["step"], run=str(args.run), data=str(data.path or "demo"))
     write_json_atomic(out_dir / "metrics.json", result)
     print(f"{args.split}: PSNR {result['psnr']:.2f} dB, SSIM {result['ssim']:.4f} over {len(result['images'])} images "
           f"(step {state['step']}); written to {out_dir}/metrics.json")
+    if "psnr_right_fitted" in result:
+        print(f"appearance codes (right image halves): mean code {result['psnr_right_mean']:.2f} dB, "
+              f"code fitted on the left half {result['psnr_right_fitted']:.2f} dB")
     return 0

@@ -18,6 +18,7 @@ from ..data import SplitNotFound, load_data
 from ..errors import NeuralFieldsError
 from ..fields import FIELDS
 from ..run.checkpoints import list_checkpoints
+from ..train import auto
 from ..train.scene import scene_trainer
 from .common import add_device_argument, command_line, device_from, positive_float, positive_int
 
@@ -131,10 +132,8 @@ def launch(args: argparse.Namespace) -> int:
     return 0
 
 
-def train(args: argparse.Namespace) -> int:
-    """Train as ``args`` say (one process, or one rank of a torchrun group)."""
-    cfg, resume = resolve_config(args)
-    device = device_from(args)
+def load_splits(cfg: RunConfig):
+    """The train split and the val split (None, with a note, when the dataset has none)."""
     with distributed.main_first():  # rank 0 may render the demo scene that the other ranks read
         train_scene = load_data(cfg.data, "train")
         try:
@@ -142,12 +141,28 @@ def train(args: argparse.Namespace) -> int:
         except SplitNotFound as exc:
             print(f"note: {exc}; training without validation")
             val_scene = None
-    if train_scene.is_dynamic and not FIELDS[cfg.field.name].cls.time_dependent:
-        if args.field or args.scene or resume:
-            raise NeuralFieldsError(f"{cfg.data.path}: frames carry 'time' but field '{cfg.field.name}' is static; "
-                                    "use a dynamic field (--field deform or kplanes, or --scene dnerf)")
-        # A bare dynamic folder: the dnerf preset's deformation field and its CPU-sized settings.
-        cfg, resume = resolve_config(args, folder_preset="dnerf")
+    return train_scene, val_scene
+
+
+def train(args: argparse.Namespace) -> int:
+    """Train as ``args`` say (one process, or one rank of a torchrun group)."""
+    cfg, resume = resolve_config(args)
+    device = device_from(args)
+    train_scene, val_scene = load_splits(cfg)
+    if train_scene.is_dynamic and not FIELDS[cfg.field.name].cls.time_dependent and (args.field or args.scene or resume):
+        raise NeuralFieldsError(f"{cfg.data.path}: frames carry 'time' but field '{cfg.field.name}' is static; "
+                                "use a dynamic field (--field deform or kplanes, or --scene dnerf)")
+    if args.data and not (args.scene or resume):
+        # A bare folder: settings from the data itself (preset, image size, appearance codes).
+        choices = auto.choose(train_scene, args.downscale is not None, cfg.data.downscale)
+        if choices.preset or choices.downscale:
+            cfg, resume = resolve_config(args, folder_preset=choices.preset)
+            if choices.downscale:
+                cfg.data.downscale = choices.downscale
+            train_scene, val_scene = load_splits(cfg)
+        note = auto.apply_appearance(cfg, train_scene, args.set)
+        notes = [*choices.notes, *([note] if note else []), auto.describe(cfg, train_scene)]
+        print("chosen from the data: " + "; ".join(notes))
     run_dir = cfg.run_dir()
     if not resume and (run_dir / "checkpoints").exists() and any((run_dir / "checkpoints").iterdir()):
         raise NeuralFieldsError(f"{run_dir}: run folder already has checkpoints; pass --resume to continue it "

@@ -95,6 +95,15 @@ class Scene:
     def is_dynamic(self) -> bool:
         return self.times is not None
 
+    @property
+    def bounded(self) -> bool:
+        """Whether everything the images show lies in the scene box: an object dataset (images
+        with alpha, synthetic Blender scenes, dynamic scenes) whose cameras look inward. Photos
+        of a real capture show a background however the cameras stand, so they are unbounded
+        (the renderer then contracts space) even when ``kind`` says the cameras circle an object."""
+        synthetic = self.has_alpha or self.format == "blender" or self.is_dynamic
+        return self.kind == "object" and synthetic
+
     def pixels(self, image_idx: Tensor, y: Tensor, x: Tensor) -> Tensor:
         """Float pixel values ``[R, C]`` in [0, 1] at integer positions."""
         return self.images[image_idx, y, x].float() / 255.0

@@ -258,7 +258,8 @@ def distill_trainer(cfg: RunConfig, teacher: SceneModel, dcfg: DistillConfig | N
     t = cfg.train
     seed_everything(t.seed)
     student = build_model(cfg, teacher.info, device)
-    grid_transfer = transfer_grid(teacher.grid, student.grid)
+    grids = getattr(teacher.sampler, "grid", None), getattr(student.sampler, "grid", None)
+    grid_transfer = transfer_grid(*grids) if None not in grids else "none (a sampler without a grid)"
     inherited = inherit_color_head(teacher.field, student.field) if dcfg.inherit_color_head else []
     frozen = set()
     if inherited and dcfg.freeze_inherited:

@@ -110,8 +110,8 @@ def occupied_box(grid) -> Tensor:
 
 def resolve_box(model, bbox: list[float] | None) -> Tensor:
     aabb = model.info.aabb.float()
-    if bbox is None:
-        return occupied_box(model.grid)
+    if bbox is None:  # the occupied part of the grid; without a world-space grid, the object box
+        return occupied_box(model.grid) if model.grid is not None else model.info.inner_aabb.float()
     box = torch.as_tensor(bbox, dtype=torch.float32)
     if box.numel() != 6 or not torch.isfinite(box).all():
         raise NeuralFieldsError(f"--bbox: expected 6 numbers xmin,ymin,zmin,xmax,ymax,zmax, got {bbox}")
@@ -141,7 +141,7 @@ def density_volume(model, box: Tensor, resolution: int, time: float | None = Non
         zs = torch.as_tensor(origin[2] + voxel * np.arange(z0, min(z0 + slab, nz)), dtype=torch.float32, device=device)
         pts = torch.stack(torch.meshgrid(xs, ys, zs, indexing="ij"), -1).reshape(-1, 3)
         out = torch.zeros(pts.shape[0], device=device)
-        keep = model.grid.lookup(pts) if use_grid else torch.ones(pts.shape[0], dtype=torch.bool, device=device)
+        keep = model.grid.lookup(pts) if use_grid and model.grid is not None else torch.ones(pts.shape[0], dtype=torch.bool, device=device)
         for part in keep.nonzero()[:, 0].split(chunk):
             out[part] = density(pts[part]).float()
         values[:, :, z0:z0 + len(zs)] = out.reshape(nx, ny, len(zs)).cpu().numpy()

@@ -18,7 +18,7 @@ import torch
 from torch import Tensor
 
 from ..fields.base import Field
-from .compositing import accumulate, composite
+from .compositing import accumulate, composite, render_weights
 from .marching import PackedSamples
 from .rays import RayBatch
 
@@ -94,9 +94,14 @@ def density_at(field: Field, space: Space, points: Tensor, time: float | Tensor 
     return field.density(space(points), t)[0]
 
 
+def color_of(field: Field, x: Tensor, d: Tensor, geo: Tensor, t: Tensor | None, codes: Tensor | None) -> Tensor:
+    """The field's colour ``[S, 3]``, passing appearance codes only to fields that read them."""
+    return field.color(x, d, geo, t) if codes is None else field.color(x, d, geo, t, appearance=codes)
+
+
 def evaluate(field: Field, space: Space, samples: PackedSamples, rays: RayBatch, normals: bool = False,
-             composite_background: bool = True, appearance: Callable[[Tensor | None, int], Tensor] | None = None
-             ) -> RenderOutputs:
+             composite_background: bool = True, appearance: Callable[[Tensor | None, int], Tensor] | None = None,
+             skip_color_below: float = 0.0) -> RenderOutputs:
     """Evaluate ``field`` at ``samples`` of ``rays`` and composite them.
 
     Gradients flow to the field unless the caller runs under ``torch.no_grad``. With ``normals``
@@ -105,7 +110,8 @@ def evaluate(field: Field, space: Space, samples: PackedSamples, rays: RayBatch,
     rays get the weight-averaged normal. ``composite_background=False`` leaves colour
     premultiplied (transparent where the ray hits nothing). ``appearance(image_ids, n) -> [n, C]``
     gives each ray's appearance code (:class:`~neuralfields.fields.appearance.AppearanceCodes`)
-    for fields whose colour head reads one.
+    for fields whose colour head reads one. Without gradients, ``skip_color_below > 0`` leaves
+    samples whose rendering weight is below it black instead of querying their colour.
     """
     idx = samples.ray_indices
     world = sample_points(samples, rays)
@@ -125,10 +131,16 @@ def evaluate(field: Field, space: Space, samples: PackedSamples, rays: RayBatch,
         raw, geo = field.raw_density(x, t)
         sigma = field.density_activation(raw)
     d = rays.dirs[idx]
-    if appearance is None:
-        rgb = field.color(x, d, geo, t)
+    codes = None if appearance is None else appearance(rays.image_ids, len(rays))[idx]
+    if skip_color_below > 0 and not torch.is_grad_enabled() and len(samples):
+        # Rendering only: samples that cannot show (weight below the bar) get no colour query.
+        visible = render_weights(samples.t_starts, samples.t_ends, sigma, idx)[0] > skip_color_below
+        pick = visible.nonzero()[:, 0]
+        shown = color_of(field, x[pick], d[pick], geo[pick], None if t is None else t[pick],
+                         None if codes is None else codes[pick])
+        rgb = shown.new_zeros(len(samples), shown.shape[-1]).index_copy_(0, pick, shown)
     else:
-        rgb = field.color(x, d, geo, t, appearance=appearance(rays.image_ids, len(rays))[idx])
+        rgb = color_of(field, x, d, geo, t, codes)
     background = rays.background if composite_background else None
     out = composite(samples.t_starts, samples.t_ends, sigma, rgb, idx, len(rays), background)
     ray_normal = None

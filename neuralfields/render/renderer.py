@@ -33,18 +33,20 @@ class Renderer:
     def render_rays(self, field: Field, rays: RayBatch, training: bool = False, normals: bool = False) -> RenderOutputs:
         """Sample and evaluate ``rays`` (jittered samples when ``training``)."""
         samples = self.sampler.sample(field, rays, training)
-        return evaluate(field, self.space, samples, rays, normals=normals, appearance=self.appearance)
+        return evaluate(field, self.space, samples, rays, normals=normals, appearance=self.appearance,
+                        skip_color_below=0.0 if training else self.cfg.skip_color_below)
 
     @torch.no_grad()
     def render_camera(self, field: Field, cameras: Cameras, index: int, time: float | None = None,
                       background: Tensor | None = None, outputs: Sequence[str] | None = None,
-                      chunk: int | None = None) -> dict[str, Tensor]:
+                      chunk: int | None = None, image_id: int | None = None) -> dict[str, Tensor]:
         """Render one full image of ``cameras[index]`` in chunks of rays, on the field's device.
 
         Rays are generated per chunk, so memory beyond the output buffers stays bounded at any
         resolution. ``outputs`` picks buffers among ``rgb [H, W, 3]``, ``depth [H, W]``,
         ``opacity [H, W]`` and ``normal [H, W, 3]`` (world-space unit normals); default: the
-        first three. Buffers are returned on the CPU.
+        first three. Buffers are returned on the CPU. ``image_id`` renders with that training
+        image's appearance code (default: the code of novel views).
         """
         outputs = tuple(outputs) if outputs is not None else ("rgb", "depth", "opacity")
         unknown = [o for o in outputs if o not in RENDER_OUTPUTS]
@@ -61,7 +63,8 @@ class Renderer:
             pix = torch.arange(start, min(start + chunk, n), device=device)
             origins, dirs = camera.rays(torch.zeros_like(pix), (pix % w).float() + 0.5, (pix // w).float() + 0.5)
             times = None if time is None else torch.full((pix.shape[0],), float(time), device=device)
-            out = self.render_rays(field, RayBatch(origins, dirs, times, background=bg), normals="normal" in outputs)
+            ids = None if image_id is None else torch.full((pix.shape[0],), int(image_id), device=device)
+            out = self.render_rays(field, RayBatch(origins, dirs, times, ids, background=bg), normals="normal" in outputs)
             for key, buf in buffers.items():
                 buf[start:start + pix.shape[0]] = out.buffer(key).reshape(pix.shape[0], -1).cpu()
         return {k: v.reshape(h, w, -1).squeeze(-1) if RENDER_OUTPUTS[k] == 1 else v.reshape(h, w, -1)

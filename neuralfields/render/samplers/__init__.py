@@ -38,7 +38,7 @@ from .occupancy import GridUpdate, OccupancySampler  # noqa: E402  (registers it
 from .proposal import ProposalSampler  # noqa: E402  (registers itself)
 
 # ``render.sampler = "auto"``: measured per CPU second on real captures (docs/bench_real.md).
-AUTO_SAMPLER = {False: "occupancy", True: "occupancy"}
+AUTO_SAMPLER = {False: "occupancy", True: "proposal"}
 
 
 def sampler_for(name: str, unbounded: bool) -> str:
