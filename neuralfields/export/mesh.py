@@ -272,7 +272,7 @@ def vertex_colors(model, verts: np.ndarray, normals: np.ndarray, voxel: float, t
         t0 = edges[:-1].repeat(len(sl))
         t1 = edges[1:].repeat(len(sl))
         res = evaluate(model.field, model.space, PackedSamples(ray, t0, t1, len(sl)), rays, composite_background=False,
-                       appearance=model.renderer.appearance)
+                       appearance=getattr(model, "appearance", None))
         opacity = res.opacity[:, None]
         # Where the short ray stays nearly transparent, use the colour at the vertex itself.
         centre = res.per_sample.rgb.reshape(len(sl), n_samples, -1)[:, n_samples // 2]
