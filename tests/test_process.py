@@ -240,8 +240,8 @@ def test_video_process_train_eval(video_dataset, tmp_path, capsys, one_thread):
     sets = [arg for item in TINY_TRAIN for arg in ("--set", item)]
     assert main(["train", "--data", str(video_dataset), "--steps", "200", "--output", str(run), "--no-progress", *sets]) == 0
     chosen = [line for line in capsys.readouterr().out.splitlines() if line.startswith("chosen from the data")]
-    # Video frames are photos of a scene with a background: contracted space, appearance codes.
-    assert len(chosen) == 1 and "space 'contract'" in chosen[0] and "appearance codes" in chosen[0], chosen
+    # An orbit around an object: its box, and appearance codes for the photos.
+    assert len(chosen) == 1 and "space 'box'" in chosen[0] and "appearance codes" in chosen[0], chosen
     assert main(["eval", str(run), "--split", "test", "--no-progress"]) == 0
     psnr = json.loads((run / "eval" / "test" / "metrics.json").read_text())["psnr"]
     assert psnr > VIDEO_PSNR_BAR, psnr

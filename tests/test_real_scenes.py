@@ -208,7 +208,7 @@ def test_settings_chosen_from_the_data():
     from neuralfields.config import RunConfig
     from neuralfields.train import auto
 
-    photos = fake_scene(1920, 1080, 3)  # an inward capture of real photos: still has a background
+    photos = fake_scene(1920, 1080, 3, kind="unbounded")  # photos whose cameras look outward
     assert not photos.bounded
     choices = auto.choose(photos, downscale_given=False, downscale=1.0)
     assert choices.preset == "capture" and choices.downscale == 4  # 1920 -> 480 px

@@ -97,12 +97,11 @@ class Scene:
 
     @property
     def bounded(self) -> bool:
-        """Whether everything the images show lies in the scene box: an object dataset (images
-        with alpha, synthetic Blender scenes, dynamic scenes) whose cameras look inward. Photos
-        of a real capture show a background however the cameras stand, so they are unbounded
-        (the renderer then contracts space) even when ``kind`` says the cameras circle an object."""
-        synthetic = self.has_alpha or self.format == "blender" or self.is_dynamic
-        return self.kind == "object" and synthetic
+        """Whether the renderer may treat the scene as an object in its box: the cameras look
+        inward (``kind``). Captures whose cameras look outward or forward are unbounded and get a
+        contracted space; the real-capture presets contract inward captures too (their photos
+        show a background)."""
+        return self.kind == "object"
 
     def pixels(self, image_idx: Tensor, y: Tensor, x: Tensor) -> Tensor:
         """Float pixel values ``[R, C]`` in [0, 1] at integer positions."""
