@@ -73,6 +73,7 @@ class TrainConfig:
     decay_milestones: list[float] = default(default_factory=lambda: [0.5, 0.75, 0.9])  # fractions of steps
     decay_gamma: float = 0.33
     loss: str = "huber"  # huber | mse
+    appearance_dropout: float = 0.1  # fraction of training rays given the mean appearance code
     # The occupancy sampler's update cadence (it owns the schedule; the values live here so that
     # one section holds everything that changes with the length of a run).
     grid_update_every: int = 16

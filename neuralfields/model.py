@@ -153,7 +153,8 @@ def build_model(cfg: RunConfig, info: SceneInfo, device: torch.device | str = "c
     sampler = SAMPLERS[sampler_for(cfg.render.sampler, space.unbounded)](
         aabb=info.aabb, space=space, cfg=cfg.render, near=cfg.data.near, aabb_scale=info.aabb_scale,
         schedule=grid_schedule(cfg), times=info.times if info.dynamic else None)
-    appearance = AppearanceCodes(len(info.cameras), field.appearance_dim) if field.appearance_dim else None
+    appearance = (AppearanceCodes(len(info.cameras), field.appearance_dim, cfg.train.appearance_dropout)
+                  if field.appearance_dim else None)
     renderer = Renderer(sampler, space, cfg.render, appearance)
     return SceneModel(field, sampler, renderer, space, info, cfg).to(device)
 

@@ -4,13 +4,19 @@ import math
 import torch
 
 from neuralfields.encodings import HashGrid
+from neuralfields.encodings.hashgrid import PRIMES
 from neuralfields.fields import build_field
 from neuralfields.run.metrics import psnr
 
 
 def brute_force(g: HashGrid, x: torch.Tensor) -> torch.Tensor:
     """Direct per-corner evaluation of the hash encoding at ``x`` in ``[-1, 1]^D``, computed the way
-    the grid was before it read those coordinates itself: remapped to ``[0, 1]`` first."""
+    the grid was before it read those coordinates itself: remapped to ``[0, 1]`` first, and with
+    exact 64-bit products of the paper's primes (the grid itself wraps them in 32 bits)."""
+    strides = torch.stack([(g.resolution.long() + 1) ** k for k in range(g.in_dim)], -1)  # [L, D]
+    primes = torch.tensor(PRIMES[: g.in_dim], dtype=torch.int64).expand_as(strides)
+    multipliers = torch.where(g.dense[:, None], strides, primes)
+    level_size, level_offset = g.level_size.long(), g.level_offset.long()
     unit = (x + 1.0) * 0.5
     pos = unit.clamp(0, 1)[:, None, :] * g.resolution[None, :, None]
     base = pos.floor().long()
@@ -20,18 +26,18 @@ def brute_force(g: HashGrid, x: torch.Tensor) -> torch.Tensor:
         c = torch.tensor(bits)
         corner = base + c
         w = torch.where(c.bool(), frac, 1 - frac).prod(-1)
-        prod = corner * g.multipliers[None]
+        prod = corner * multipliers[None]
         h = prod[..., 0]
         for k in range(1, g.in_dim):
             h = h ^ prod[..., k]
-        key = torch.where(g.dense[None], torch.minimum(prod.sum(-1), g.level_size[None] - 1), h & (g.level_size[None] - 1))
-        out = out + g.embeddings[key + g.level_offset[None]] * w[..., None]
+        key = torch.where(g.dense[None], torch.minimum(prod.sum(-1), level_size[None] - 1), h & (level_size[None] - 1))
+        out = out + g.embeddings[key + level_offset[None]] * w[..., None]
     return out.reshape(x.shape[0], -1)
 
 
 def test_hash_grid_matches_brute_force_and_gradients():
     torch.manual_seed(0)
-    for dim in (2, 3):
+    for dim in (2, 3, 4):  # every prime, two of them above 2^31
         g = HashGrid(dim, n_levels=6, n_features=2, log2_table=10, base_res=4, max_res=128, init_scale=1.0)
         assert g.dense.any() and not g.dense.all()  # both code paths exercised
         x = torch.rand(500, dim) * 2.2 - 1.1  # [-1, 1] and a margin outside (clamped)

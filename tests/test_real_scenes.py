@@ -194,6 +194,25 @@ def test_appearance_codes_fit_two_exposures_that_a_plain_field_cannot(demo_dir, 
     assert scores[8] > 24.0, scores
 
 
+def test_code_dropout_gives_a_fraction_of_training_rays_the_mean_code():
+    from neuralfields.fields.appearance import AppearanceCodes
+
+    torch.manual_seed(0)
+    codes = AppearanceCodes(4, 3, dropout=0.25)
+    ids = torch.arange(4).repeat(2000)
+    own = codes.codes(ids)
+    got = codes(ids, len(ids))
+    dropped = (got == codes.default_code()).all(-1)
+    assert 0.22 < dropped.float().mean() < 0.28
+    assert torch.equal(got[~dropped], own[~dropped])
+    got.sum().backward()  # the mean code is trained by the dropped rays
+    assert codes.codes.weight.grad.abs().sum() > 0
+    with torch.no_grad():  # rendering: every image keeps its own code
+        assert torch.equal(codes(ids, len(ids)), own)
+    codes.eval()
+    assert torch.equal(codes(ids, len(ids)), own)
+
+
 def fake_scene(width: int, height: int, channels: int, kind: str = "object", fmt: str = "colmap", times=None):
     from neuralfields.cameras import Cameras
     from neuralfields.data.scene import Scene

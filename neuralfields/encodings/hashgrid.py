@@ -50,14 +50,20 @@ class HashGrid(nn.Module):
             sizes.append(min(cells, table))
         offsets = [0, *itertools.accumulate(sizes)]
         self.register_buffer("resolution", torch.tensor(res, dtype=torch.float32), persistent=False)
-        self.register_buffer("level_offset", torch.tensor(offsets[:-1], dtype=torch.int64), persistent=False)
-        self.register_buffer("level_size", torch.tensor(sizes, dtype=torch.int64), persistent=False)
+        self.register_buffer("level_offset", torch.tensor(offsets[:-1], dtype=torch.int32), persistent=False)
+        self.register_buffer("level_size", torch.tensor(sizes, dtype=torch.int32), persistent=False)
         self.register_buffer("dense", torch.tensor(dense), persistent=False)
         # Dense strides (r+1)^k per level and dimension; hashed levels multiply by primes instead.
+        if offsets[-1] >= 1 << 31:
+            raise ValueError(f"hash grid of {offsets[-1]} rows: more than 32-bit indices can address")
+        # Indices are int32: CPUs multiply 32-bit integers in vector registers but emulate 64-bit
+        # products. A prime above 2^31 is stored as its two's-complement int32; the wrapped product
+        # has the same low 32 bits as the exact one, and only the low log2_table bits are kept.
         strides = torch.tensor([[(r + 1) ** k for k in range(in_dim)] for r in res], dtype=torch.int64)
-        primes = torch.tensor(PRIMES[:in_dim], dtype=torch.int64).expand(n_levels, in_dim)
-        self.register_buffer("multipliers", torch.where(torch.tensor(dense)[:, None], strides, primes), persistent=False)
-        corners = torch.tensor(list(itertools.product((0, 1), repeat=in_dim)), dtype=torch.int64).flip(-1)
+        primes = torch.tensor([p - (1 << 32) if p >= 1 << 31 else p for p in PRIMES[:in_dim]], dtype=torch.int64)
+        multipliers = torch.where(torch.tensor(dense)[:, None], strides, primes.expand(n_levels, in_dim))
+        self.register_buffer("multipliers", multipliers.int(), persistent=False)
+        corners = torch.tensor(list(itertools.product((0, 1), repeat=in_dim)), dtype=torch.int32).flip(-1)
         self.register_buffer("corners", corners, persistent=False)  # [2^D, D]
         self.embeddings = nn.Parameter(torch.empty(offsets[-1], n_features).uniform_(-init_scale, init_scale))
 
@@ -109,7 +115,7 @@ def maybe_compile(fn):
 
 def corner_indices(x: Tensor, resolution: Tensor, multipliers: Tensor, corners: Tensor, level_size: Tensor,
                    dense: Tensor, level_offset: Tensor) -> tuple[Tensor, Tensor]:
-    """Table rows and D-linear weights ``[N, L, 2^D]`` of points ``x [N, D]`` (see :class:`HashGrid`'s buffers).
+    """Table rows (int32) and D-linear weights ``[N, L, 2^D]`` of points ``x [N, D]`` (see :class:`HashGrid`'s buffers).
 
     A free function of tensors, so one compiled graph serves every grid of the same dimension
     (a bound method would be recompiled per instance until torch.compile's cache limit).
@@ -121,7 +127,7 @@ def corner_indices(x: Tensor, resolution: Tensor, multipliers: Tensor, corners: 
     pos = (x.clamp(-1.0, 1.0) + 1.0)[:, None, :] * (0.5 * resolution)[None, :, None]  # [N, L, D]
     base = pos.floor()
     frac = pos - base
-    base = base.long()
+    base = base.int()
     dense_key = hash_key = weights = None
     for d in range(x.shape[1]):
         bit = corners[:, d]  # [2^D]
