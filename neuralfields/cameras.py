@@ -102,14 +102,17 @@ class Cameras:
         dirs = dirs / dirs.norm(dim=-1, keepdim=True)
         return c2w[:, :, 3].expand_as(dirs).contiguous(), dirs
 
+    def pixel_rays(self, index: int, pixels: Tensor) -> tuple[Tensor, Tensor]:
+        """Rays through the centres of pixels ``[R]`` (row-major flat indices) of camera ``index``:
+        origins and unit directions ``[R, 3]`` on the pixels' device."""
+        w = int(self.width[index])
+        idx = torch.full_like(pixels, index)
+        return self.rays(idx, (pixels % w).float() + 0.5, (pixels // w).float() + 0.5)
+
     def image_rays(self, index: int) -> tuple[Tensor, Tensor]:
         """All pixel-centre rays of camera ``index``: origins and directions ``[H, W, 3]``."""
         w, h = int(self.width[index]), int(self.height[index])
-        device = self.c2w.device
-        v, u = torch.meshgrid(torch.arange(h, dtype=torch.float32, device=device),
-                              torch.arange(w, dtype=torch.float32, device=device), indexing="ij")
-        idx = torch.full((h * w,), index, dtype=torch.long, device=device)
-        o, d = self.rays(idx, u.reshape(-1) + 0.5, v.reshape(-1) + 0.5)
+        o, d = self.pixel_rays(index, torch.arange(h * w, device=self.c2w.device))
         return o.reshape(h, w, 3), d.reshape(h, w, 3)
 
 

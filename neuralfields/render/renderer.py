@@ -61,7 +61,7 @@ class Renderer:
         buffers = {k: torch.empty(n, RENDER_OUTPUTS[k]) for k in outputs}
         for start in range(0, n, chunk):
             pix = torch.arange(start, min(start + chunk, n), device=device)
-            origins, dirs = camera.rays(torch.zeros_like(pix), (pix % w).float() + 0.5, (pix // w).float() + 0.5)
+            origins, dirs = camera.pixel_rays(0, pix)
             times = None if time is None else torch.full((pix.shape[0],), float(time), device=device)
             ids = None if image_id is None else torch.full((pix.shape[0],), int(image_id), device=device)
             out = self.render_rays(field, RayBatch(origins, dirs, times, ids, background=bg), normals="normal" in outputs)

@@ -217,5 +217,6 @@ class ProposalSampler(nn.Module):
         self.anneal = slope * x / ((slope - 1) * x + 1)
         self.train_networks = step < c.proposal_anneal_steps or step % max(c.proposal_update_every, 1) == 0
 
-    def param_groups(self, lr: float) -> list[dict]:
-        return [{"params": list(self.parameters()), "lr": lr, "weight_decay": 0.0}]
+    def param_groups(self, lr: float, weight_decay: float = 0.0) -> list[dict]:
+        """The proposal fields' optimiser group (as fields give theirs)."""
+        return [{"params": list(self.parameters()), "lr": lr, "weight_decay": weight_decay}]
