@@ -32,7 +32,7 @@ sys.path.insert(0, str(ROOT))
 from neuralfields.config import RunConfig, apply_overrides, available_presets, expand_data_path, load_preset  # noqa: E402
 from neuralfields.data import load_data  # noqa: E402
 from neuralfields.model import load_model  # noqa: E402
-from neuralfields.run.evaluation import fit_appearance  # noqa: E402
+from neuralfields.run.evaluation import right_half_scores  # noqa: E402
 from neuralfields.run.folder import write_json_atomic  # noqa: E402
 from neuralfields.run.metrics import psnr, ssim  # noqa: E402
 from neuralfields.render.rays import RayBatch  # noqa: E402
@@ -129,8 +129,8 @@ def evaluate(args: argparse.Namespace) -> None:
                 start = time.perf_counter()
                 out = model.render_camera(held_out.cameras, i)
                 seconds.append(time.perf_counter() - start)
-                renders.append(out["rgb"])
                 target = composite_background(held_out.image(i), model.background)
+                renders.append((i, out["rgb"], target))
                 scores.append((psnr(out["rgb"], target), ssim(out["rgb"], target)))
                 if args.frames and mark is marks[-1]:
                     from neuralfields.run.folder import save_png
@@ -143,17 +143,9 @@ def evaluate(args: argparse.Namespace) -> None:
                    "seconds_per_view": round(sum(seconds) / len(seconds), 2),
                    "render_samples_per_ray": round(counter.samples / max(counter.rays, 1), 1)}
             if model.appearance is not None and not args.no_protocol:  # NeRF-W's protocol, with and without
-                right_mean, right_fitted = [], []
-                for i, out in zip(indices, renders):
-                    target = composite_background(held_out.image(i), model.background)
-                    right = target.shape[1] // 2
-                    right_mean.append(psnr(out[:, right:], target[:, right:]))
-                    model.appearance.fix(fit_appearance(model, held_out, i))
-                    fitted = model.render_camera(held_out.cameras, i)["rgb"]
-                    model.appearance.fix(None)
-                    right_fitted.append(psnr(fitted[:, right:], target[:, right:]))
-                row["psnr_right_mean_code"] = round(sum(right_mean) / len(right_mean), 3)
-                row["psnr_right_fitted_code"] = round(sum(right_fitted) / len(right_fitted), 3)
+                halves = [right_half_scores(model, held_out, i, out, target) for i, out, target in renders]
+                row["psnr_right_mean_code"] = round(sum(h[0] for h in halves) / len(halves), 3)
+                row["psnr_right_fitted_code"] = round(sum(h[1] for h in halves) / len(halves), 3)
             rows.append(row)
             print(f"{name} [{args.label}] {row['minutes']:4.1f} min: PSNR {row['psnr']:.2f} dB, SSIM {row['ssim']:.4f}, "
                   f"{row['seconds_per_view']} s/view, {row['render_samples_per_ray']} samples/ray", flush=True)

@@ -57,14 +57,16 @@ def accumulate(weights: Tensor, values: Tensor | None, ray_indices: Tensor, n_ra
 
 
 def composite(t_starts: Tensor, t_ends: Tensor, sigmas: Tensor, rgbs: Tensor, ray_indices: Tensor, n_rays: int,
-              background: Tensor | None = None) -> dict[str, Tensor]:
+              background: Tensor | None = None, weights: Tensor | None = None) -> dict[str, Tensor]:
     """Render packed samples to per-ray buffers.
 
     Returns ``rgb [n_rays, 3]`` (over ``background`` ``[3]`` or ``[n_rays, 3]`` when given),
     ``opacity [n_rays]``, ``depth [n_rays]`` (expected distance, divided by opacity so that
     partially covered rays still report the surface distance) and the sample ``weights [S]``.
+    ``weights`` may be passed when the caller already has them for these ``sigmas``.
     """
-    weights, _, _ = render_weights(t_starts, t_ends, sigmas, ray_indices)
+    if weights is None:
+        weights = render_weights(t_starts, t_ends, sigmas, ray_indices)[0]
     opacity = accumulate(weights, None, ray_indices, n_rays)
     rgb = accumulate(weights, rgbs, ray_indices, n_rays)
     depth = accumulate(weights, ((t_starts + t_ends) * 0.5)[:, None], ray_indices, n_rays)[:, 0]

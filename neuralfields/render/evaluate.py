@@ -132,17 +132,18 @@ def evaluate(field: Field, space: Space, samples: PackedSamples, rays: RayBatch,
         sigma = field.density_activation(raw)
     d = rays.dirs[idx]
     codes = None if appearance is None else appearance(rays.image_ids, len(rays))[idx]
+    weights = None
     if skip_color_below > 0 and not torch.is_grad_enabled() and len(samples):
         # Rendering only: samples that cannot show (weight below the bar) get no colour query.
-        visible = render_weights(samples.t_starts, samples.t_ends, sigma, idx)[0] > skip_color_below
-        pick = visible.nonzero()[:, 0]
+        weights = render_weights(samples.t_starts, samples.t_ends, sigma, idx)[0]
+        pick = (weights > skip_color_below).nonzero()[:, 0]
         shown = color_of(field, x[pick], d[pick], geo[pick], None if t is None else t[pick],
                          None if codes is None else codes[pick])
         rgb = shown.new_zeros(len(samples), shown.shape[-1]).index_copy_(0, pick, shown)
     else:
         rgb = color_of(field, x, d, geo, t, codes)
     background = rays.background if composite_background else None
-    out = composite(samples.t_starts, samples.t_ends, sigma, rgb, idx, len(rays), background)
+    out = composite(samples.t_starts, samples.t_ends, sigma, rgb, idx, len(rays), background, weights)
     ray_normal = None
     if normal is not None:
         n = accumulate(out["weights"], normal, idx, len(rays))

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from torch import Tensor
 from tqdm import tqdm
 
 from ..data.scene import Scene, composite_background
@@ -24,7 +25,7 @@ def fit_appearance(model, scene: Scene, index: int, steps: int = 60, rays: int =
     """An appearance code ``[C]`` for held-out image ``index``, optimised on its left half only
     (the field stays fixed): NeRF-W's protocol for scoring a model with per-image codes."""
     codes, device = model.appearance, model.device
-    camera = scene.cameras[torch.tensor([index])].to(device)
+    cameras = scene.cameras.to(device)
     image = composite_background(scene.image(index), model.background).to(device)
     h, w = image.shape[:2]
     code = codes.default_code().detach().clone().requires_grad_(True)
@@ -37,7 +38,7 @@ def fit_appearance(model, scene: Scene, index: int, steps: int = 60, rays: int =
         for _ in range(steps):
             y = torch.randint(0, h, (rays,), device=device)
             x = torch.randint(0, max(w // 2, 1), (rays,), device=device)
-            origins, dirs = camera.rays(torch.zeros_like(y), x.float() + 0.5, y.float() + 0.5)
+            origins, dirs = cameras.pixel_rays(index, y * w + x)
             codes.fix(code)
             out = model.renderer.render_rays(model.field, RayBatch(origins, dirs, background=model.background.to(device)))
             loss = torch.nn.functional.mse_loss(out.rgb, image[y, x])
@@ -49,6 +50,19 @@ def fit_appearance(model, scene: Scene, index: int, steps: int = 60, rays: int =
         for p in frozen:
             p.requires_grad_(True)
     return code.detach()
+
+
+def right_half_scores(model, scene: Scene, index: int, rendered: Tensor, target: Tensor) -> tuple[float, float]:
+    """NeRF-W's protocol for image ``index``: PSNR on the right half of ``rendered [H, W, 3]`` (the
+    mean code's render) and of a render with a code fitted on the left half, against ``target``."""
+    right = target.shape[1] // 2
+    time_value = None if scene.times is None else float(scene.times[index])
+    model.appearance.fix(fit_appearance(model, scene, index))
+    try:
+        fitted = model.render_camera(scene.cameras, index, time_value)["rgb"]
+    finally:
+        model.appearance.fix(None)
+    return psnr(rendered[:, right:], target[:, right:]), psnr(fitted[:, right:], target[:, right:])
 
 
 def evaluate_model(model, scene: Scene, indices: list[int] | None = None, out_dir: Path | None = None,
@@ -73,14 +87,7 @@ def evaluate_model(model, scene: Scene, indices: list[int] | None = None, out_di
         row = {"index": i, "file": scene.files[i] if scene.files else str(i),
                "psnr": psnr(out["rgb"], target), "ssim": ssim(out["rgb"], target)}
         if appearance_protocol and getattr(model, "appearance", None) is not None:
-            right = target.shape[1] // 2
-            row["psnr_right_mean"] = psnr(out["rgb"][:, right:], target[:, right:])
-            model.appearance.fix(fit_appearance(model, scene, i))
-            try:
-                fitted = model.render_camera(scene.cameras, i, time_value)["rgb"]
-            finally:
-                model.appearance.fix(None)
-            row["psnr_right_fitted"] = psnr(fitted[:, right:], target[:, right:])
+            row["psnr_right_mean"], row["psnr_right_fitted"] = right_half_scores(model, scene, i, out["rgb"], target)
         rows.append(row)
         if out_dir is not None:
             save_png(out_dir / f"{i:04d}_rgb.png", out["rgb"])

@@ -40,8 +40,8 @@ def choose(scene: Scene, downscale_given: bool, downscale: float) -> AutoChoices
     """What to change for ``scene`` (loaded at ``downscale``) before training starts."""
     choices = AutoChoices(preset=folder_preset(scene))
     if choices.preset == "capture":
-        how = "look outward or forward" if scene.kind == "unbounded" else "surround a scene with a background"
-        choices.notes.append(f"unbounded capture (photos whose cameras {how}): contracted space, preset 'capture'")
+        choices.notes.append("unbounded capture (photos whose cameras look outward or forward): contracted space, "
+                             "preset 'capture'")
     elif choices.preset == "dnerf":
         choices.notes.append("frames carry times: dynamic field, preset 'dnerf'")
     long_side = max(scene.width, scene.height)
