@@ -225,6 +225,68 @@ def test_cli_pointcloud(geo_run, tmp_path, truth):
     assert np.median(sdf) < 2 * PIXEL
 
 
+CROP = [-0.4, -0.4, -0.3, 0.4, 0.45, 0.6]  # world units: cuts into the demo object on every side
+
+
+def test_cli_crop_keeps_geometry_inside(geo_run, tmp_path, capsys):
+    import trimesh
+
+    full, cropped = tmp_path / "full.ply", tmp_path / "cropped.ply"
+    common = ["export", "mesh", str(geo_run), "--resolution", "48", "--no-color"]
+    assert main(common + ["--out", str(full)]) == 0
+    # "--crop=..." because the value starts with a minus sign (argparse would take it for a flag).
+    assert main(common + ["--crop=" + ",".join(map(str, CROP)), "--simplify", "500", "--out", str(cropped)]) == 0
+    lo, hi = np.array(CROP[:3]), np.array(CROP[3:])
+    whole = trimesh.load(full, force="mesh").bounds
+    assert (whole[0] < lo - 0.05).any() and (whole[1] > hi + 0.05).any()  # the crop really cuts
+    bounds = trimesh.load(cropped, force="mesh").bounds
+    assert (bounds[0] >= lo - 1e-6).all() and (bounds[1] <= hi + 1e-6).all(), bounds
+    assert (bounds[1] - bounds[0]).min() > 0.3  # and something is left
+
+    cloud = tmp_path / "cloud.ply"
+    assert main(["export", "pointcloud", str(geo_run), "--views", "4", "--downscale", "1", "--crop=" + ",".join(map(str, CROP)),
+                 "--out", str(cloud)]) == 0
+    pts = np.asarray(trimesh.load(cloud).vertices)
+    assert len(pts) > 100 and (pts >= lo - 1e-6).all() and (pts <= hi + 1e-6).all()
+    assert main(["export", "pointcloud", str(geo_run), "--crop", "1.5,1.5,1.5,1.6,1.6,1.6",
+                 "--out", str(cloud)]) == 2
+    assert "none of the" in capsys.readouterr().err
+
+
+def test_cli_splat_file_reads_back(geo_run, tmp_path, capsys):
+    from neuralfields.export.splat import SPLAT_DTYPE, read_splat
+
+    out = tmp_path / "scene.splat"
+    assert main(["export", "pointcloud", str(geo_run), "--views", "4", "--downscale", "1", "--max-points", "3000",
+                 "--out", str(out)]) == 0
+    assert "3,000 points" in capsys.readouterr().out
+    splats = read_splat(out)
+    assert out.stat().st_size == 3000 * SPLAT_DTYPE.itemsize == len(splats) * 32
+    assert np.isfinite(splats["position"]).all() and (splats["scale"] > 0).all()
+    assert (splats["rgba"][:, 3] == 255).all() and splats["rgba"][:, :3].std() > 5
+    # Viewer frame: the scene centre at the origin, training cameras 5 units away, up = -y.
+    assert np.abs(np.median(splats["position"], 0)).max() < 1.5
+    assert np.ptp(splats["position"], 0).max() < 5
+
+
+def test_splat_layout_and_transform(tmp_path):
+    from neuralfields.export.splat import read_splat, save_splat, viewer_transform
+
+    pts = np.array([[0.0, 0, 1], [1, 0, 1], [0, 2, 1]])
+    rgb = np.array([[255, 0, 0], [0, 255, 0], [0, 0, 255]], dtype=np.uint8)
+    # Scene centred at (0, 0, 1), z up, cameras 2.5 units away: z -> -y, doubled.
+    t = viewer_transform(np.array([0.0, 0, 1]), np.array([0.0, 0, 1]), np.array([1.0, 0, 0]), 2.5)
+    back = read_splat(save_splat(pts, rgb, tmp_path / "s.splat", scales=np.full(3, 0.1), transform=t))
+    assert np.allclose(back["position"], [[0, 0, 0], [2, 0, 0], [0, 0, 4]])
+    assert np.allclose(back["scale"], 0.2) and (back["rgba"][:, :3] == rgb).all()
+    assert (back["rotation"] == [255, 128, 128, 128]).all()
+    up = save_splat(np.array([[0.0, 0, 2]]), rgb[:1], tmp_path / "up.splat", scales=[0.1], transform=t)
+    assert read_splat(up)["position"][0, 1] < 0  # above the centre is -y
+    with pytest.raises(NeuralFieldsError, match="multiple of 32"):
+        (tmp_path / "bad.splat").write_bytes(b"x" * 33)
+        read_splat(tmp_path / "bad.splat")
+
+
 class AnalyticField(Field):
     """A ball of radius 0.5 whose colour encodes position: rgb = (x + 1) / 2."""
 
@@ -295,6 +357,10 @@ def untrained_run(geo_run, tmp_path):
     (["--resolution", "4"], "[8, 2048]"),
     (["--resolution", "many"], "--resolution: expected an integer"),
     (["--method", "poisson"], "unknown method"),
+    (["--crop", "0,0,0,1,1"], "--crop: expected 6"),
+    (["--crop", "0,0,0,-1,1,1"], "--crop: each max must exceed its min"),
+    (["--crop", "nan,0,0,1,1,1"], "--crop: expected 6 finite numbers"),
+    (["--crop", "5,5,5,6,6,6"], "does not overlap"),
     (["--out", "mesh.stl"], "unsupported mesh format"),
 ])
 def test_export_cli_bad_input(geo_run, tmp_path, capsys, args, expected):

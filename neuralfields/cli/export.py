@@ -12,16 +12,30 @@ from .common import add_device_argument, device_from, require_run, run_dir
 from .render import number_flag
 
 
-def bbox_flag(text: str | None) -> list[float] | None:
+def bbox_flag(text: str | None, flag: str = "--bbox") -> list[float] | None:
+    """``xmin,ymin,zmin,xmax,ymax,zmax`` -> six floats (``--bbox`` and ``--crop``)."""
     if text is None:
         return None
     try:
         values = [float(v) for v in text.replace(" ", "").split(",")]
     except ValueError:
-        raise NeuralFieldsError(f"--bbox: expected xmin,ymin,zmin,xmax,ymax,zmax, got '{text}'") from None
+        raise NeuralFieldsError(f"{flag}: expected xmin,ymin,zmin,xmax,ymax,zmax, got '{text}'") from None
     if len(values) != 6:
-        raise NeuralFieldsError(f"--bbox: expected 6 comma-separated numbers, got {len(values)}")
+        raise NeuralFieldsError(f"{flag}: expected 6 comma-separated numbers, got {len(values)}")
     return values
+
+
+def crop_flag(text: str | None) -> list[float] | None:
+    """``--crop``: six numbers, finite, each max above its min (checked before the model loads)."""
+    from ..export.crop import check_box
+
+    values = bbox_flag(text, "--crop")
+    if values is not None:
+        check_box(values, "--crop")
+    return values
+
+
+POINT_FORMATS = (".ply", ".splat")
 
 
 def unit_flag(text: str | None, flag: str) -> float | None:
@@ -39,6 +53,8 @@ def register(sub) -> None:
     m.add_argument("--resolution", default="256", help="samples along the longest box side (8..2048)")
     m.add_argument("--threshold", help="density level for marching cubes (default: estimated from rendered depth, see docs)")
     m.add_argument("--bbox", help="xmin,ymin,zmin,xmax,ymax,zmax (default: the occupied region)")
+    m.add_argument("--crop", metavar="XMIN,YMIN,ZMIN,XMAX,YMAX,ZMAX",
+                   help="world-unit box the mesh is cut to (it lies inside it); default: no crop")
     m.add_argument("--format", help="ply, obj or glb (default: from --out, else ply)")
     m.add_argument("--simplify", metavar="FACES", help="reduce to about this many faces")
     m.add_argument("--keep-fraction", default="0.05",
@@ -51,14 +67,19 @@ def register(sub) -> None:
     add_device_argument(m)
     m.set_defaults(handler=run_mesh)
 
-    c = kinds.add_parser("pointcloud", help="coloured point cloud (PLY) from rendered depth at training views")
+    c = kinds.add_parser("pointcloud", help="coloured point cloud (PLY) or splats (.splat) from rendered depth",
+                         description="Points at the rendered depth of training views. --out NAME.ply writes a "
+                                     "coloured PLY; NAME.splat writes round Gaussian splats that web splat viewers "
+                                     "(and the viewer's 3D tab) render in real time.")
     c.add_argument("run", type=run_dir, help="run folder")
     c.add_argument("--views", help="training views used (default all)")
     c.add_argument("--downscale", default="4", help="render views at 1/N of training size")
     c.add_argument("--opacity", default="0.9", help="keep pixels with at least this opacity")
     c.add_argument("--max-points", help="random subset of at most this many points")
     c.add_argument("--time", help="time in a dynamic run (default 0)")
-    c.add_argument("--out", help="output .ply (default RUN/export/pointcloud.ply)")
+    c.add_argument("--crop", metavar="XMIN,YMIN,ZMIN,XMAX,YMAX,ZMAX",
+                   help="world-unit box: only points inside it are kept; default: no crop")
+    c.add_argument("--out", help="output .ply or .splat (default RUN/export/pointcloud.ply)")
     add_device_argument(c)
     c.set_defaults(handler=run_pointcloud)
     p.set_defaults(handler=lambda args: _missing_kind(p))
@@ -80,6 +101,7 @@ def run_mesh(args: argparse.Namespace) -> int:
     fmt = mesh_format(out, args.format)
     cfg = MeshConfig(method=args.method, resolution=number_flag(args.resolution, "--resolution", int),
                      threshold=number_flag(args.threshold, "--threshold"), bbox=bbox_flag(args.bbox),
+                     crop=crop_flag(args.crop),
                      time=unit_flag(args.time, "--time"), keep_fraction=unit_flag(args.keep_fraction, "--keep-fraction"),
                      simplify=number_flag(args.simplify, "--simplify", int), colors=not args.no_color,
                      tsdf=TSDFConfig(views=number_flag(args.views, "--views", int),
@@ -101,18 +123,22 @@ def run_mesh(args: argparse.Namespace) -> int:
 
 def run_pointcloud(args: argparse.Namespace) -> int:
     from ..export.pointcloud import PointCloudConfig, export_pointcloud, save_pointcloud
+    from ..export.splat import save_splat, scene_transform
     from ..model import load_model
 
     out = Path(args.out) if args.out else args.run / "export" / "pointcloud.ply"
-    if out.suffix.lower() != ".ply":
-        raise NeuralFieldsError(f"--out {out}: point clouds are written as .ply")
-    cfg = PointCloudConfig(views=number_flag(args.views, "--views", int),
+    if out.suffix.lower() not in POINT_FORMATS:
+        raise NeuralFieldsError(f"--out {out}: point clouds are written as {' or '.join(POINT_FORMATS)}")
+    cfg = PointCloudConfig(crop=crop_flag(args.crop), views=number_flag(args.views, "--views", int),
                            downscale=number_flag(args.downscale, "--downscale"),
                            opacity_threshold=unit_flag(args.opacity, "--opacity"),
                            max_points=number_flag(args.max_points, "--max-points", int), time=unit_flag(args.time, "--time"))
     require_run(args.run)
     model, _ = load_model(args.run, device=device_from(args))
     points, colors = export_pointcloud(model, cfg)
-    path = save_pointcloud(points, colors, out)
+    if out.suffix.lower() == ".splat":
+        path = save_splat(points, colors, out, transform=scene_transform(model.info))
+    else:
+        path = save_pointcloud(points, colors, out)
     print(f"{len(points):,} points -> {path}")
     return 0

@@ -3,7 +3,7 @@
 Pipeline of :func:`export_mesh`:
 
 1. box: ``--bbox``, else the occupied region of the occupancy grid's finest level (one cell of
-   margin), clipped to the scene box;
+   margin), clipped to the scene box, then narrowed to ``--crop`` (:mod:`.crop`);
 2. raw surface from a registered mesher (``MESHERS``): ``marching-cubes`` samples the density on
    a regular grid (isotropic voxels, ``resolution`` samples along the longest side, queried in
    slabs and only inside occupied grid cells: unoccupied cells hold density far below any useful
@@ -14,7 +14,9 @@ Pipeline of :func:`export_mesh`:
    largest one are dropped;
 4. optional simplification to ``simplify`` faces: quadric decimation when ``fast_simplification``
    is installed (``pip install fast-simplification``), else vertex clustering (:func:`cluster_vertices`);
-5. vertex colours: the colour volume-rendered along a short ray through each vertex, looking
+5. trimmed to ``--crop``: faces with a vertex outside it are dropped (simplification may move
+   vertices past the sampled box), so the mesh lies inside the crop;
+6. vertex colours: the colour volume-rendered along a short ray through each vertex, looking
    along ``-normal`` from three voxels outside to three voxels inside (what a camera facing the
    surface would see there; the raw colour at the level set is poorly trained).
 """
@@ -34,6 +36,7 @@ from ..errors import NeuralFieldsError
 from ..render.evaluate import evaluate
 from ..render.marching import PackedSamples
 from ..render.rays import RayBatch
+from .crop import crop_mesh, narrow
 from .tsdf import TSDFConfig, tsdf_surface
 from .views import default_time, render_views, training_views
 from .volume import Volume, grid_shape, marching_cubes
@@ -48,6 +51,7 @@ class MeshConfig:
     resolution: int = 256  # samples along the longest side of the box
     threshold: float | None = None  # density level for marching cubes; None: estimated (auto_level)
     bbox: list[float] | None = None  # [xmin, ymin, zmin, xmax, ymax, zmax]; None: the occupied region
+    crop: list[float] | None = None  # same layout, world units: the mesh is cut to lie inside it
     time: float | None = None  # dynamic runs: the time to mesh (default 0)
     keep_fraction: float = 0.05  # drop components with fewer faces than this fraction of the largest
     simplify: int | None = None  # target face count
@@ -291,11 +295,15 @@ def export_mesh(model, cfg: MeshConfig | None = None):
     if cfg.method not in MESHERS:
         raise NeuralFieldsError(f"--method: unknown method '{cfg.method}'; choose from {', '.join(MESHERS)}")
     box = resolve_box(model, cfg.bbox)
+    if cfg.crop is not None:
+        box = narrow(box, cfg.crop)
     grid_shape(box, cfg.resolution)  # reject a bad resolution before any rendering
     raw = MESHERS[cfg.method](model, cfg, box)
     mesh = trimesh.Trimesh(raw.verts, raw.faces, process=True)
     mesh = remove_floaters(mesh, cfg.keep_fraction)
     mesh = simplify(mesh, cfg.simplify)
+    if cfg.crop is not None:
+        mesh = crop_mesh(mesh, cfg.crop)
     if cfg.colors and len(mesh.vertices):
         rgb = vertex_colors(model, np.asarray(mesh.vertices), np.array(mesh.vertex_normals), raw.voxel,
                             default_time(model.info, cfg.time))

@@ -3,6 +3,7 @@
 Every pixel whose rendered opacity exceeds ``opacity_threshold`` contributes the point at its
 rendered ray distance, coloured with the un-premultiplied rendered colour (``rgb / opacity``,
 rendered over a black background so the run's background colour does not bleed into edges).
+With a crop box (:mod:`.crop`) only the points inside it are kept.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import numpy as np
 import torch
 
 from ..errors import NeuralFieldsError
+from .crop import inside
 from .views import default_time, render_views, training_views
 
 
@@ -23,6 +25,7 @@ class PointCloudConfig:
     downscale: float = 4.0  # render at 1/downscale of the training size
     opacity_threshold: float = 0.9
     max_points: int | None = None  # random subset when exceeded
+    crop: list[float] | None = None  # [xmin, ymin, zmin, xmax, ymax, zmax] world units; None keeps all
     time: float | None = None  # dynamic runs (default 0)
     seed: int = 0
 
@@ -43,6 +46,11 @@ def export_pointcloud(model, cfg: PointCloudConfig | None = None) -> tuple[np.nd
     if not points:
         raise NeuralFieldsError("point cloud: no rendered pixel is opaque enough (lower the opacity threshold?)")
     pts, rgb = np.concatenate(points).astype(np.float32), np.concatenate(colours)
+    if cfg.crop is not None:
+        keep = inside(pts, cfg.crop)
+        if not keep.any():
+            raise NeuralFieldsError(f"--crop {list(cfg.crop)}: none of the {len(pts):,} points lies inside the crop box")
+        pts, rgb = pts[keep], rgb[keep]
     if cfg.max_points is not None and len(pts) > cfg.max_points:
         pick = np.random.default_rng(cfg.seed).choice(len(pts), cfg.max_points, replace=False)
         pts, rgb = pts[pick], rgb[pick]
