@@ -681,6 +681,33 @@ def save_keyframes(path: str | Path, c2w: Tensor | np.ndarray, fov: float | list
     return path
 
 
+def save_nerfstudio(path: str | Path, camera_path: CameraPath) -> Path:
+    """Write every frame of ``camera_path`` as nerfstudio's ``camera_path.json`` (atomically).
+
+    Per frame: ``camera_to_world`` (flattened 4x4, OpenGL axes as ours), vertical ``fov`` in
+    degrees, ``aspect`` and, for dynamic paths, ``render_time``; :func:`load_nerfstudio` reads
+    the frames back as they are.
+    """
+    from .run.folder import write_json_atomic
+
+    cams = camera_path.cameras
+    c2w = cams.c2w.double().cpu().numpy()
+    fovs = vertical_fov(cams).double().cpu().numpy()
+    bottom = np.array([[0.0, 0.0, 0.0, 1.0]])
+    entries = []
+    for i in range(len(camera_path)):
+        entry = {"camera_to_world": np.concatenate([c2w[i], bottom]).round(8).reshape(-1).tolist(),
+                 "fov": float(fovs[i]), "aspect": camera_path.width / camera_path.height}
+        if camera_path.times is not None:
+            entry["render_time"] = camera_path.time(i)
+        entries.append(entry)
+    data = {"camera_type": "perspective", "render_width": camera_path.width, "render_height": camera_path.height,
+            "fps": camera_path.fps, "seconds": len(camera_path) / camera_path.fps, "camera_path": entries}
+    path = Path(path)
+    write_json_atomic(path, data)
+    return path
+
+
 # ------------------------------------------------------------------------------------ viewer helper
 
 
@@ -719,5 +746,6 @@ def with_size(path: CameraPath, width: int, height: int) -> CameraPath:
 __all__ = [
     "CameraPath", "PathSettings", "SceneFrame", "PATH_KINDS", "estimate_scene_frame", "make_path", "load_path_file",
     "orbit_camera", "orbit_path", "spiral_path", "interpolate_poses", "interpolate_training_path", "save_keyframes",
+    "save_nerfstudio",
     "slerp", "catmull_rom",
 ]

@@ -4,7 +4,7 @@
 serves it and prints the URL. Needs the ``viewer`` extra (``pip install 'neuralfields[viewer]'``).
 """
 
-from .app import ViewerConfig, build_app, launch
+from .app import ViewerConfig, build_app, check_exposure, launch
 from .runs import RunLibrary, find_runs
 
-__all__ = ["ViewerConfig", "build_app", "launch", "RunLibrary", "find_runs"]
+__all__ = ["ViewerConfig", "build_app", "check_exposure", "launch", "RunLibrary", "find_runs"]

@@ -1,13 +1,16 @@
-"""The Gradio page: novel views, training cameras, videos and meshes of trained runs.
+"""The Gradio page: novel views with mouse navigation, training cameras, videos, a camera-path
+editor and browser-side 3D (mesh and splats) of trained runs.
 
-A thin layer over the library: cameras come from :mod:`neuralfields.camera_paths`
-(``orbit_camera``, ``make_path``), pictures from :mod:`neuralfields.export.video` (``render_path``
-colours depth, normals and opacity), meshes from :mod:`neuralfields.export.mesh`. Handlers check
-the request, call those functions, time them and write the files the page shows; every error
-reaches the page (and API clients) as a one-line message.
+A thin layer over the library: cameras come from :mod:`neuralfields.camera_paths` and
+:mod:`.navigation` (orbit views with a pan target), pictures and videos from
+:mod:`neuralfields.export.video`, geometry from :mod:`.geometry`, paths from :mod:`.paths`.
+Handlers check the request, call those functions, time them and write the files the page shows;
+every error reaches the page (and API clients) as a one-line message.
 
-Every handler has an ``api_name`` (``/load_run``, ``/render``, ``/render_camera``, ``/render_video``,
-``/export_mesh``, ``/list_runs``), so scripts can drive the viewer with ``gradio_client``.
+Every public handler has an ``api_name`` (``/load_run``, ``/render``, ``/navigate``,
+``/render_camera``, ``/render_video``, ``/export_mesh``, ``/export_splats``, ``/add_keyframe``,
+``/preview_path``, ``/save_path``, ``/render_path``, ``/list_runs`` ...), so scripts can drive the
+viewer with ``gradio_client``.
 """
 
 from __future__ import annotations
@@ -18,14 +21,9 @@ import os
 os.environ["GRADIO_ANALYTICS_ENABLED"] = "False"
 os.environ["HF_HUB_OFFLINE"] = "1"
 
-import functools  # noqa: E402
-import importlib.util  # noqa: E402
-import inspect  # noqa: E402
-import logging  # noqa: E402
-import tempfile  # noqa: E402
+import ipaddress  # noqa: E402
 import time  # noqa: E402
-import uuid  # noqa: E402
-from dataclasses import dataclass, replace  # noqa: E402
+from dataclasses import replace  # noqa: E402
 from pathlib import Path  # noqa: E402
 from typing import Callable, Iterator  # noqa: E402
 
@@ -34,133 +32,43 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 from PIL import Image  # noqa: E402
 
-from neuralfields.camera_paths import PATH_KINDS, CameraPath, PathSettings, make_path, orbit_camera  # noqa: E402
+from neuralfields.camera_paths import PATH_KINDS, CameraPath, PathSettings, make_path  # noqa: E402
 from neuralfields.errors import NeuralFieldsError  # noqa: E402
-from neuralfields.export.mesh import MESHERS, MeshConfig, export_mesh, save_mesh  # noqa: E402
-from neuralfields.export.video import VISUALIZERS, VisualStyle, render_path, render_video  # noqa: E402
+from neuralfields.export.mesh import MESHERS, MeshConfig  # noqa: E402
+from neuralfields.export.video import VisualStyle, render_video  # noqa: E402
 
-from .runs import LoadedRun, OrbitPose, RunLibrary, describe_run, training_pose  # noqa: E402
+from . import geometry, paths  # noqa: E402
+from .core import (MIN_SIDE, OutputFiles, Viewer, ViewerConfig, check_frames, check_output,  # noqa: E402
+                   check_side, page_errors, render_picture, run_size, view_time)
+from .navigation import (DISTANCE_RANGE, ELEVATION_RANGE, FOV_RANGE, QUALITIES, REQUEST_JS,  # noqa: E402
+                         NewestRequests, OrbitView, format_target, page_script, view_camera)
+from .runs import LoadedRun, RunLibrary, checkpoint_note, describe_run, training_pose  # noqa: E402
 
-log = logging.getLogger("neuralfields.viewer")
+__all__ = ["ViewerConfig", "build_app", "launch", "check_exposure"]
 
 OUTPUT_CHOICES = [("rgb", "rgb"), ("depth", "depth"), ("normals", "normal"), ("opacity", "opacity")]
 VIDEO_PATHS = ("orbit", "spiral")  # the CLI's generated paths that suit a quick look (see PATH_KINDS)
-MESH_MODULES = ("skimage", "trimesh")  # the mesh extra: marching cubes and GLB writing
-MIN_SIDE = 16
-# Control ranges; distance is relative to the median training distance so the slider suits any scene.
-ELEVATION_RANGE = (-89.0, 89.0)
-DISTANCE_RANGE = (0.1, 4.0)
-FOV_RANGE = (5.0, 150.0)
 IMAGE_HEIGHT = 480  # display height in the page; small renders and previews are scaled up to it
-
-
-@dataclass
-class ViewerConfig:
-    """Limits and defaults of one viewer; the CLI sets ``max_resolution``."""
-
-    max_resolution: int = 1024  # longest image side in pixels (views and videos); larger requests are refused
-    default_resolution: int = 256
-    preview_side: int = 64  # first, coarse pass of every view; views up to twice this render in one pass
-    max_video_frames: int = 240
-    mesh_resolution: int = 128  # marching-cubes samples along the longest box side
-    max_mesh_resolution: int = 384
-    mesh_faces: int = 300_000  # meshes are simplified to about this many faces so the browser stays smooth
-    cached_runs: int = 2  # loaded models kept in memory
-    output_dir: str | None = None  # frames, videos and meshes for the page; None: a fresh temporary folder
-    keep_files: int = 64  # older files in output_dir are deleted
-    threads: int | None = None  # torch CPU threads for the server process; None keeps torch's default
-    device: str = "cpu"  # where models render (the CLI resolves --device auto to a concrete device)
-
-    def resolved(self) -> "ViewerConfig":
-        """A copy whose ``output_dir`` exists (created in the temporary folder when unset)."""
-        folder = self.output_dir or tempfile.mkdtemp(prefix="neuralfields-viewer-")
-        Path(folder).mkdir(parents=True, exist_ok=True)
-        return replace(self, output_dir=str(folder))
-
-
-class OutputFiles:
-    """Uniquely named files in one folder; the oldest beyond ``keep`` are removed as new ones come."""
-
-    def __init__(self, folder: str | Path, keep: int):
-        self.folder, self.keep = Path(folder), keep
-
-    def new(self, stem: str, suffix: str) -> Path:
-        files = sorted((p for p in self.folder.iterdir() if p.is_file()), key=lambda p: p.stat().st_mtime)
-        for old in files[: max(0, len(files) - self.keep + 1)]:
-            old.unlink(missing_ok=True)
-        return self.folder / f"{stem}-{uuid.uuid4().hex[:10]}{suffix}"
-
-
-# ------------------------------------------------------------------------------------ checks
-
-
-def check_side(side, cfg: ViewerConfig, what: str = "resolution") -> int:
-    try:
-        value = float(side)
-    except (TypeError, ValueError):
-        raise NeuralFieldsError(f"{what}: expected a number of pixels, got {side!r}") from None
-    if not np.isfinite(value) or value < MIN_SIDE:
-        raise NeuralFieldsError(f"{what}: expected at least {MIN_SIDE} pixels, got {side}")
-    if value > cfg.max_resolution:
-        raise NeuralFieldsError(f"{what}: {int(value)} px exceeds this viewer's maximum of {cfg.max_resolution} px "
-                                "(restart it with a larger --max-resolution)")
-    return int(round(value))
-
-
-def check_number(value, what: str, low: float, high: float) -> float:
-    try:
-        v = float(value)
-    except (TypeError, ValueError):
-        raise NeuralFieldsError(f"{what}: expected a number, got {value!r}") from None
-    if not low <= v <= high:
-        raise NeuralFieldsError(f"{what}: expected a value in [{low:g}, {high:g}], got {value}")
-    return v
-
-
-def check_output(output) -> str:
-    if output not in VISUALIZERS:
-        raise NeuralFieldsError(f"unknown output '{output}'; choose from {', '.join(VISUALIZERS)}")
-    return output
-
-
-def view_time(run: LoadedRun, value) -> float | None:
-    """Static fields ignore time; dynamic ones take the slider's value in [0, 1]."""
-    if not run.dynamic:
-        return None
-    return check_number(0.0 if value is None else value, "time", 0.0, 1.0)
-
-
-def fit_size(width: int, height: int, side: int) -> tuple[int, int]:
-    """``(w, h)`` with the aspect of ``width x height`` and ``side`` pixels along the longer edge."""
-    if width >= height:
-        return side, max(1, round(side * height / width))
-    return max(1, round(side * width / height)), side
+CROP_AXES = ("x", "y", "z")
+# The page's own CSS: no native image drag or text selection while the mouse navigates the view.
+CSS = "#view-image img { cursor: grab; user-select: none; -webkit-user-drag: none; touch-action: none; }"
 
 
 # ------------------------------------------------------------------------------------ views
 
 
-def orbit_view(run: LoadedRun, azimuth, elevation, distance, fov,
-               time_value: float | None) -> Callable[[int], CameraPath]:
-    """Size -> one-frame path of the orbit camera (controls checked once, before any rendering)."""
-    azimuth = check_number(azimuth, "azimuth", -360.0, 360.0)
-    elevation = check_number(elevation, "elevation", *ELEVATION_RANGE)
-    distance = check_number(distance, "distance", *DISTANCE_RANGE)
-    fov = check_number(fov, "field of view", *FOV_RANGE)
-    cams = run.model.info.cameras
+def orbit_view(run: LoadedRun, view: OrbitView, time_value: float | None) -> Callable[[int], CameraPath]:
+    """Size -> one-frame path of the orbit camera (controls checked before, by :meth:`OrbitView.checked`)."""
     times = None if time_value is None else torch.tensor([time_value])
 
     def at(side: int) -> CameraPath:
-        w, h = fit_size(int(cams.width[0]), int(cams.height[0]), side)
-        cam = orbit_camera(run.model.info, azimuth, elevation, distance * run.frame.radius, fov, w, h)
-        return CameraPath(cam, 1.0, times, "orbit view")
+        return CameraPath(view_camera(run.frame, view, *run_size(run, side)), 1.0, times, "orbit view")
 
     return at
 
 
-def training_view(run: LoadedRun, index) -> tuple[Callable[[int], CameraPath], int, OrbitPose]:
-    """Size -> one-frame path of training camera ``index`` (its pose and field of view exactly),
-    the index, and the orbit controls that put the camera there."""
+def training_view(run: LoadedRun, index) -> tuple[Callable[[int], CameraPath], int]:
+    """Size -> one-frame path of training camera ``index`` (its pose and field of view exactly), and the index."""
     try:
         i = int(index)
     except (TypeError, ValueError):
@@ -169,75 +77,73 @@ def training_view(run: LoadedRun, index) -> tuple[Callable[[int], CameraPath], i
     if i != index or not 0 <= i <= last:
         raise NeuralFieldsError(f"training camera: index must be an integer in [0, {last}], got {index}")
     cam = run.model.info.cameras[i]
-    pose = training_pose(run, i)
-    times = None if pose.time is None else torch.tensor([pose.time])
+    times = torch.tensor([run.model.info.times[i]]) if run.dynamic and run.model.info.times is not None else None
 
     def at(side: int) -> CameraPath:
-        size = fit_size(int(cam.width[0]), int(cam.height[0]), side)
-        return CameraPath(cam.resized(*size), 1.0, times, "training camera")
+        return CameraPath(cam.resized(*run_size(run, side)), 1.0, times, "training camera")
 
-    return at, i, pose
-
-
-def render_picture(run: LoadedRun, path: CameraPath, output: str, style: VisualStyle) -> np.ndarray:
-    """``uint8 [H, W, 3]`` of the path's single frame, coloured by the export layer."""
-    return next(iter(render_path(run.model, path, (output,), style=style, progress=False)))[output]
+    return at, i
 
 
-def refine(run: LoadedRun, view: Callable[[int], CameraPath], side: int, output: str, cfg: ViewerConfig,
-           files: OutputFiles) -> Iterator[tuple[np.ndarray | str, str]]:
-    """Yield a coarse picture first (large views only), then the full one saved as PNG, with timings."""
-    style = VisualStyle()  # depth range estimated on the first pass and kept for the second
-    note = ""
-    if side > 2 * cfg.preview_side:
-        start = time.perf_counter()
-        path = view(cfg.preview_side)
-        image = render_picture(run, path, output, style)
-        seconds = time.perf_counter() - start
-        note = f"; preview {path.width}x{path.height} in {seconds:.2f} s"
-        yield image, f"preview {path.width}x{path.height} {output} in {seconds:.2f} s, refining to {side} px ..."
+def picture(viewer: Viewer, run: LoadedRun, view: Callable[[int], CameraPath], side: int, output: str,
+            style: VisualStyle) -> tuple[np.ndarray, CameraPath, float]:
+    """``uint8 [H, W, 3]`` at ``side`` pixels, its path and the render time in seconds."""
     start = time.perf_counter()
     path = view(side)
-    image = render_picture(run, path, output, style)
-    seconds = time.perf_counter() - start
-    png = files.new("frame", ".png")
+    with viewer.lock:
+        image = render_picture(run, path, output, style)
+    return image, path, time.perf_counter() - start
+
+
+def refine(viewer: Viewer, run: LoadedRun, view: Callable[[int], CameraPath], side: int, output: str,
+           preview: bool = True) -> Iterator[tuple[np.ndarray | str, str]]:
+    """Yield a coarse picture first (large views, when ``preview``), then the full one saved as PNG, with timings."""
+    cfg = viewer.cfg
+    style = VisualStyle()  # depth range estimated on the first pass and kept for the second
+    note = ""
+    if preview and side > 2 * cfg.preview_side:
+        image, path, seconds = picture(viewer, run, view, cfg.preview_side, output, style)
+        note = f"; preview {path.width}x{path.height} in {seconds:.2f} s"
+        yield image, f"preview {path.width}x{path.height} {output} in {seconds:.2f} s, refining to {side} px ..."
+    image, path, seconds = picture(viewer, run, view, side, output, style)
+    png = viewer.files.new("frame", ".png")
     Image.fromarray(image).save(png)
     depth = f", depth range {style.depth_range[0]:.3g}..{style.depth_range[1]:.3g}" if output == "depth" else ""
-    yield str(png), f"{output} {path.width}x{path.height} in {seconds:.2f} s{note}{depth}"
+    yield str(png), f"{output} {path.width}x{path.height} in {seconds:.2f} s{note}{depth} · {checkpoint_note(run)}"
+
+
+def pose_values(view: OrbitView) -> tuple:
+    """Slider and target values that show ``view`` (clamped into the sliders' ranges)."""
+    v = view.clamped()
+    return round(v.azimuth, 2), round(v.elevation, 2), round(v.distance, 4), format_target(v.target)
+
+
+# ------------------------------------------------------------------------------------ exposure
+
+
+def is_loopback(host: str) -> bool:
+    if host.strip().lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False  # a host name other than localhost may resolve to any interface
+
+
+def check_exposure(host: str, auth: tuple[str, str] | None, open_access: bool) -> None:
+    """Refuse to serve beyond this machine without a login unless that is asked for explicitly."""
+    if auth is not None and open_access:
+        raise NeuralFieldsError("--auth and --no-auth exclude each other; give one")
+    if auth is not None:
+        user, password = auth
+        if not user or not password:
+            raise NeuralFieldsError("--auth: expected USER:PASSWORD with both parts non-empty")
+    elif not is_loopback(host) and not open_access:
+        raise NeuralFieldsError(f"--host {host} serves the page beyond this machine: add --auth USER:PASSWORD "
+                                "(or --no-auth to serve it without a login)")
 
 
 # ------------------------------------------------------------------------------------ page
-
-
-def _page_errors(fn):
-    """Turn exceptions into one-line page messages (``gr.Error``); tracebacks go to the server log only."""
-
-    def message(exc: Exception) -> gr.Error:
-        if isinstance(exc, gr.Error):
-            return exc
-        if isinstance(exc, NeuralFieldsError):
-            return gr.Error(str(exc), print_exception=False)
-        log.exception("viewer: %s failed", fn.__name__)
-        first = (str(exc).strip().splitlines() or [""])[0]
-        what = fn.__name__.replace("_", " ")
-        return gr.Error(f"{what} failed: {type(exc).__name__}: {first}", print_exception=False)
-
-    if inspect.isgeneratorfunction(fn):
-        @functools.wraps(fn)
-        def generator(*args):
-            try:
-                yield from fn(*args)
-            except Exception as exc:  # noqa: BLE001 - every failure becomes a message
-                raise message(exc) from None
-        return generator
-
-    @functools.wraps(fn)
-    def plain(*args):
-        try:
-            return fn(*args)
-        except Exception as exc:  # noqa: BLE001
-            raise message(exc) from None
-    return plain
 
 
 def build_app(root: str | Path, max_resolution: int | None = None, config: ViewerConfig | None = None) -> gr.Blocks:
@@ -249,108 +155,174 @@ def build_app(root: str | Path, max_resolution: int | None = None, config: Viewe
         config: limits and defaults; see :class:`ViewerConfig`.
 
     Serving it yourself instead of with :func:`launch`: pass ``allowed_paths=[demo.viewer_config.output_dir]``
-    when that folder lies outside the temporary folder, or gradio refuses to serve the files.
+    when that folder lies outside the temporary folder, or gradio refuses to serve the files, and
+    ``css=viewer.app.CSS``.
     """
     cfg = (config or ViewerConfig()).resolved()
     if max_resolution is not None:
         if max_resolution < MIN_SIDE:
             raise NeuralFieldsError(f"--max-resolution: expected at least {MIN_SIDE} pixels, got {max_resolution}")
         cfg = replace(cfg, max_resolution=int(max_resolution))
-    library = RunLibrary(root, cfg.cached_runs, cfg.device)
-    files = OutputFiles(cfg.output_dir, cfg.keep_files)
+    viewer = Viewer(cfg, RunLibrary(root, cfg.cached_runs, cfg.device), OutputFiles(cfg.output_dir, cfg.keep_files))
+    library = viewer.library
+    newest = NewestRequests(cfg.sessions)
     names = library.names()
     default_side = min(cfg.default_resolution, cfg.max_resolution)
-    render_group = dict(concurrency_id="render", concurrency_limit=1)  # one model, few cores: one job at a time
+    # Views and exports queue separately (one job each at a time) and share the model lock frame by
+    # frame, so a video or mesh never holds a view back for long.
+    view_group = dict(concurrency_id="view", concurrency_limit=1)
+    export_group = dict(concurrency_id="export", concurrency_limit=1)
 
-    # ---------------------------------------------------------------- handlers
+    # ---------------------------------------------------------------- view handlers
 
-    @_page_errors
+    @page_errors
     def list_runs():
         found = library.names(rescan=True)
         return gr.Dropdown(choices=found, value=found[0] if found else None)
 
-    @_page_errors
+    @page_errors
     def load_run(name):
         start = time.perf_counter()
         run = library.get(name)
         frame, n = run.frame, run.num_cameras
         elevation = float(np.clip(np.degrees(np.median(frame.elevations)), *ELEVATION_RANGE))
+        fov = round(float(np.clip(frame.fov, *FOV_RANGE)), 1)
         # A tiny first render pays torch.compile's one-off cost here rather than at the first slider move.
-        render_picture(run, orbit_view(run, 0.0, elevation, 1.0, 40.0, view_time(run, 0.0))(MIN_SIDE), "rgb",
-                       VisualStyle())
-        status = (f"loaded {run.name} (step {run.state.get('step', '?')}) in {time.perf_counter() - start:.2f} s; "
-                  "release a slider to render")
-        return (describe_run(run), 0.0, round(elevation, 1), 1.0, round(float(np.clip(frame.fov, *FOV_RANGE)), 1),
-                gr.Slider(value=0.0, visible=run.dynamic),
-                gr.Number(value=0, label=f"training camera (0 to {n - 1})"), status)
+        first = orbit_view(run, OrbitView(0.0, elevation, 1.0, 40.0), view_time(run, 0.0))
+        picture(viewer, run, first, MIN_SIDE, "rgb", VisualStyle())
+        status = (f"loaded {run.name} ({checkpoint_note(run)}) in {time.perf_counter() - start:.2f} s; "
+                  "drag the picture or release a slider to render")
+        return (describe_run(run), 0.0, round(elevation, 1), 1.0, fov, gr.Slider(value=0.0, visible=run.dynamic),
+                gr.Number(value=0, label=f"training camera (0 to {n - 1})"), status, "0,0,0",
+                *geometry.scene_box(run), [], paths.table([]))
 
-    @_page_errors
-    def render(name, azimuth, elevation, distance, fov, resolution, output, time_value):
+    @page_errors
+    def render(name, azimuth, elevation, distance, fov, resolution, output, time_value, target="0,0,0"):
         run = library.get(name)
         side = check_side(resolution, cfg)
-        view = orbit_view(run, azimuth, elevation, distance, fov, view_time(run, time_value))
-        for image, status in refine(run, view, side, check_output(output), cfg, files):
+        view = OrbitView.checked(azimuth, elevation, distance, fov, target)
+        for image, status in refine(viewer, run, orbit_view(run, view, view_time(run, time_value)), side,
+                                    check_output(output)):
             yield image, status, (image if isinstance(image, str) else gr.skip())
 
-    @_page_errors
+    @page_errors
+    def navigate(name, azimuth, elevation, distance, fov, resolution, output, time_value, target, quality, seq,
+                 request: gr.Request = None):
+        """One mouse frame: ``preview`` at the preview side, ``full`` at the resolution slider's.
+        A request older than one already handled for this browser is skipped without rendering."""
+        skip = (gr.skip(),) * 7
+        if not newest.fresh(getattr(request, "session_hash", None), seq):
+            return skip
+        if quality not in QUALITIES:
+            raise NeuralFieldsError(f"quality: expected one of {', '.join(QUALITIES)}, got {quality!r}")
+        run = library.get(name)
+        side = check_side(resolution, cfg)
+        view = OrbitView.checked(azimuth, elevation, distance, fov, target)
+        at = orbit_view(run, view, view_time(run, time_value))
+        output = check_output(output)
+        if quality == "preview":
+            image, path, seconds = picture(viewer, run, at, min(cfg.preview_side, side), output, VisualStyle())
+            return (image, f"moving: {path.width}x{path.height} {output} in {seconds:.2f} s", gr.skip(),
+                    *pose_values(view))
+        *_, (png, status) = refine(viewer, run, at, side, output, preview=False)
+        return (png, status, png, *pose_values(view))
+
+    @page_errors
     def render_camera(name, index, resolution, output):
         run = library.get(name)
         side = check_side(resolution, cfg)
-        view, i, pose = training_view(run, index)
-        skip = (gr.skip(),) * 5
-        for image, status in refine(run, view, side, check_output(output), cfg, files):
+        view, i = training_view(run, index)
+        pose = training_pose(run, i)
+        skip = (gr.skip(),) * 6
+        for image, status in refine(viewer, run, view, side, check_output(output)):
             if not isinstance(image, str):
                 yield (image, status, gr.skip()) + skip
                 continue
-            yield (image, f"training camera {i}: {status}", image,
-                   round(pose.azimuth, 2), round(float(np.clip(pose.elevation, *ELEVATION_RANGE)), 2),
-                   round(float(np.clip(pose.distance, *DISTANCE_RANGE)), 3),
+            orbit = OrbitView(pose.azimuth, pose.elevation, pose.distance, pose.fov)
+            yield (image, f"training camera {i}: {status}", image, *pose_values(orbit)[:3],
                    round(float(np.clip(pose.fov, *FOV_RANGE)), 2),
-                   gr.skip() if pose.time is None else round(pose.time, 4))
+                   gr.skip() if pose.time is None else round(pose.time, 4), "0,0,0")
 
-    @_page_errors
+    @page_errors
     def make_video(name, kind, seconds, fps, resolution, output):
         run = library.get(name)
         if kind not in PATH_KINDS:
             raise NeuralFieldsError(f"unknown camera path '{kind}'; choose from {', '.join(PATH_KINDS)}")
         side = check_side(resolution, cfg, "video resolution")
-        seconds = check_number(seconds, "seconds", 0.1, 60.0)
-        fps = check_number(fps, "frames per second", 1.0, 60.0)
-        frames = int(round(seconds * fps))
-        if frames > cfg.max_video_frames:
-            raise NeuralFieldsError(f"{frames} frames exceed this viewer's limit of {cfg.max_video_frames}; "
-                                    "shorten the video or lower the frame rate")
-        cams = run.model.info.cameras
-        w, h = fit_size(int(cams.width[0]), int(cams.height[0]), side)
+        seconds, fps, _ = check_frames(seconds, fps, cfg)
+        w, h = run_size(run, side)
         path = make_path(kind, run.model.info, PathSettings(seconds=seconds, fps=fps, width=w, height=h))
-        out = files.new(f"{kind}", ".mp4")
-        summary = render_video(run.model, path, out, (check_output(output),), progress=False)
+        out = viewer.files.new(f"{kind}", ".mp4")
+        with viewer.lock:
+            summary = render_video(run.model, path, out, (check_output(output),), progress=False)
         return str(out), (f"{kind}: {len(path)} frames of {path.width}x{path.height} {output} in "
                           f"{summary['render_seconds']:.1f} s ({summary['frames_per_second']:.2f} frames/s)")
 
-    @_page_errors
-    def export_glb(name, method, resolution, time_value):
-        missing = [m for m in MESH_MODULES if importlib.util.find_spec(m) is None]
-        if missing:
-            raise NeuralFieldsError(f"mesh export needs {', '.join(missing)}: pip install 'neuralfields[mesh]'")
-        run = library.get(name)
-        if method not in MESHERS:
-            raise NeuralFieldsError(f"unknown mesh method '{method}'; choose from {', '.join(MESHERS)}")
-        res = check_number(resolution, "mesh resolution", 8, cfg.max_mesh_resolution)
-        start = time.perf_counter()
-        mesh = export_mesh(run.model, MeshConfig(method=method, resolution=int(res), time=view_time(run, time_value),
-                                                 simplify=cfg.mesh_faces))
-        if len(mesh.faces) == 0:
-            raise NeuralFieldsError("the mesh is empty: the field has no surface at this level (train longer?)")
-        out = save_mesh(mesh, files.new("mesh", ".glb"), "glb")
-        status = (f"{len(mesh.faces):,} faces, {len(mesh.vertices):,} vertices ({method}, resolution {int(res)}) "
-                  f"in {time.perf_counter() - start:.1f} s")
+    # ---------------------------------------------------------------- geometry handlers
+
+    @page_errors
+    def export_glb(name, method, resolution, time_value, *crop):
+        out, status = geometry.mesh_glb(viewer, library.get(name), method, resolution, time_value, crop)
         return str(out), str(out), status
+
+    @page_errors
+    def export_splats(name, time_value, *crop):
+        out, status = geometry.splats(viewer, library.get(name), time_value, crop)
+        return str(out), str(out), status
+
+    # ---------------------------------------------------------------- path editor handlers
+
+    @page_errors
+    def add_keyframe(keys, name, azimuth, elevation, distance, fov, target, time_value):
+        if len(keys or []) >= paths.MAX_KEYFRAMES:
+            raise NeuralFieldsError(f"a path holds at most {paths.MAX_KEYFRAMES} keyframes")
+        keys = list(keys or []) + [paths.keyframe(library.get(name), azimuth, elevation, distance, fov, target,
+                                                  time_value)]
+        return keys, paths.table(keys), len(keys) - 1, f"{len(keys)} keyframe{'s' * (len(keys) != 1)}"
+
+    def edit(change):
+        def handler(keys, index):
+            keys, selected = change(list(keys or []), index)
+            return keys, paths.table(keys), selected
+        handler.__name__ = change.__name__  # names the API endpoint and the error messages
+        return page_errors(handler)
+
+    @page_errors
+    def select_keyframe(event: gr.SelectData):
+        return event.index[0] if isinstance(event.index, (list, tuple)) else event.index
+
+    def saved(keys, name, seconds, fps, resolution, loop, output):
+        run = library.get(name)
+        files = paths.write_path(viewer, run, keys or [], seconds, fps, resolution, loop, check_output(output))
+        return run, files
+
+    @page_errors
+    def save_path(keys, name, seconds, fps, resolution, loop, output):
+        _, files = saved(keys, name, seconds, fps, resolution, loop, output)
+        return [str(files.ours), str(files.nerfstudio)], files.command, f"saved {files.ours.name} and {files.nerfstudio.name}"
+
+    @page_errors
+    def preview_path(keys, name, seconds, fps, resolution, loop, output):
+        run, files = saved(keys, name, seconds, fps, resolution, loop, output)
+        video, status = paths.preview_path(viewer, run, files, output)
+        return str(video), [str(files.ours), str(files.nerfstudio)], files.command, status
+
+    @page_errors
+    def render_keyframes(keys, name, seconds, fps, resolution, loop, output, progress=gr.Progress()):
+        run, files = saved(keys, name, seconds, fps, resolution, loop, output)
+        path = paths.read_path(run, files.ours)
+        progress((0, len(path)), desc="rendering", unit="frames")
+        video, seconds = paths.render_file(viewer, run, path, output, "path",
+                                           lambda done, total: progress((done, total), desc="rendering", unit="frames"))
+        status = f"{len(path)} frames of {path.width}x{path.height} {output} in {seconds:.1f} s"
+        return str(video), [str(files.ours), str(files.nerfstudio)], files.command, status
 
     # ---------------------------------------------------------------- layout
 
     with gr.Blocks(title="neuralfields viewer", analytics_enabled=False, delete_cache=(600, 3600)) as demo:
         gr.Markdown("## neuralfields viewer")
+        gr.HTML("", js_on_load=page_script(), visible="hidden", elem_id="nav-script")
+        keys_state = gr.State([])
         with gr.Row():
             with gr.Column(scale=1, min_width=260):
                 run_box = gr.Dropdown(names, value=names[0], label="run", allow_custom_value=True)
@@ -360,25 +332,58 @@ def build_app(root: str | Path, max_resolution: int | None = None, config: Viewe
                 with gr.Tab("View"):
                     with gr.Row():
                         with gr.Column(scale=3):
-                            image = gr.Image(label="novel view", format="png", type="numpy", interactive=False,
-                                             height=IMAGE_HEIGHT, buttons=["download", "fullscreen"],
-                                             elem_id="view-image")
+                            image = gr.Image(label="novel view (drag: orbit · shift-drag: pan · wheel: zoom)",
+                                             format="png", type="numpy", interactive=False, height=IMAGE_HEIGHT,
+                                             buttons=["download", "fullscreen"], elem_id="view-image")
                             status = gr.Markdown(elem_id="view-status")
                         with gr.Column(scale=2, min_width=240):
-                            azimuth = gr.Slider(-180, 180, 0, step=1, label="azimuth (degrees)", elem_id="azimuth")
-                            elevation = gr.Slider(*ELEVATION_RANGE, value=20, step=0.5, label="elevation (degrees)",
+                            azimuth = gr.Slider(-180, 180, 0, step=0.01, label="azimuth (degrees)", elem_id="azimuth")
+                            elevation = gr.Slider(*ELEVATION_RANGE, value=20, step=0.01, label="elevation (degrees)",
                                                   elem_id="elevation")
-                            distance = gr.Slider(*DISTANCE_RANGE, value=1.0, step=0.01,
+                            distance = gr.Slider(*DISTANCE_RANGE, value=1.0, step=0.001,
                                                  label="distance (x training distance)", elem_id="distance")
-                            fov = gr.Slider(*FOV_RANGE, value=40, step=0.5, label="field of view (degrees)")
+                            fov = gr.Slider(*FOV_RANGE, value=40, step=0.5, label="field of view (degrees)",
+                                            elem_id="fov")
                             resolution = gr.Slider(MIN_SIDE, cfg.max_resolution, default_side, step=8,
                                                    label=f"resolution (longest side, at most {cfg.max_resolution} px)")
                             output = gr.Dropdown(OUTPUT_CHOICES, value="rgb", label="output")
                             time_slider = gr.Slider(0, 1, 0, step=0.01, label="time", visible=False)
+                            target = gr.Textbox("0,0,0", label="pan target", visible="hidden", elem_id="nav-target")
                             with gr.Row():
                                 camera = gr.Number(0, precision=0, minimum=0, label="training camera")
                                 to_camera = gr.Button("Go to training camera")
                             download = gr.DownloadButton("Download PNG", value=None)
+                            nav_quality = gr.Textbox("full", visible="hidden", elem_id="nav-quality")
+                            nav_seq = gr.Number(0, visible="hidden", elem_id="nav-seq")
+                            nav_go = gr.Button("navigate", visible="hidden", elem_id="nav-go")
+                with gr.Tab("Camera path"):
+                    gr.Markdown("Add the current view as a keyframe, order the keyframes, then preview, save "
+                                "or render the interpolated path (the same files `neuralfields render --path` reads).")
+                    with gr.Row():
+                        kf_add = gr.Button("Add current view", variant="primary", elem_id="kf-add")
+                        kf_index = gr.Number(0, precision=0, minimum=0, label="selected keyframe", elem_id="kf-index")
+                        kf_up = gr.Button("Move up", size="sm", elem_id="kf-up")
+                        kf_down = gr.Button("Move down", size="sm", elem_id="kf-down")
+                        kf_delete = gr.Button("Delete", size="sm", elem_id="kf-delete")
+                    kf_table = gr.Dataframe(paths.table([]), headers=paths.COLUMNS, interactive=False,
+                                            label="keyframes", elem_id="kf-table")
+                    with gr.Row():
+                        kf_seconds = gr.Slider(0.5, 20, 4, step=0.5, label="seconds", elem_id="kf-seconds")
+                        kf_fps = gr.Slider(1, 30, 12, step=1, label="frames per second", elem_id="kf-fps")
+                        kf_res = gr.Slider(MIN_SIDE, cfg.max_resolution, min(128, cfg.max_resolution), step=8,
+                                           label="resolution (longest side)", elem_id="kf-res")
+                        kf_loop = gr.Checkbox(False, label="loop back to the first keyframe")
+                    with gr.Row():
+                        kf_preview = gr.Button(f"Preview ({cfg.preview_side} px)", elem_id="kf-preview")
+                        kf_save = gr.Button("Save path files", elem_id="kf-save")
+                        kf_render = gr.Button("Render mp4", variant="primary", elem_id="kf-render")
+                    kf_status = gr.Markdown(elem_id="kf-status")
+                    kf_video = gr.Video(label="path", autoplay=True, loop=True, interactive=False,
+                                        height=IMAGE_HEIGHT // 2 * 3 // 2, elem_id="kf-video")
+                    kf_files = gr.File(label="camera path files (ours, nerfstudio's)", file_count="multiple",
+                                       interactive=False, elem_id="kf-files")
+                    kf_command = gr.Textbox(label="the same video from the command line", interactive=False,
+                                            buttons=["copy"], elem_id="kf-command")
                 with gr.Tab("Video"):
                     with gr.Row():
                         video_kind = gr.Radio(list(VIDEO_PATHS), value="orbit", label="camera path")
@@ -391,74 +396,113 @@ def build_app(root: str | Path, max_resolution: int | None = None, config: Viewe
                         video_go = gr.Button("Render video", variant="primary")
                     video = gr.Video(label="video", autoplay=True, loop=True, interactive=False, height=IMAGE_HEIGHT)
                     video_status = gr.Markdown()
-                with gr.Tab("Mesh"):
+                with gr.Tab("3D"):
+                    gr.Markdown("Crop box in world units (starts as the scene box); the mesh and the splats lie "
+                                "inside it. Both are drawn by your browser: drag to turn, scroll to zoom.")
+                    crop = []
+                    for corner in ("min", "max"):
+                        with gr.Row():
+                            crop += [gr.Number(None, label=f"{axis} {corner}", elem_id=f"crop-{axis}{corner}")
+                                     for axis in CROP_AXES]
                     with gr.Row():
-                        mesh_method = gr.Radio(list(MESHERS), value=MeshConfig.method, label="method")
+                        mesh_method = gr.Radio(list(MESHERS), value=MeshConfig.method, label="mesh method")
                         mesh_res = gr.Slider(32, cfg.max_mesh_resolution,
                                              min(cfg.mesh_resolution, cfg.max_mesh_resolution), step=16,
-                                             label="resolution (samples along the longest side)")
-                        mesh_go = gr.Button("Export GLB", variant="primary")
-                    model3d = gr.Model3D(label="mesh (drag to rotate, scroll to zoom)", interactive=False,
-                                         height=IMAGE_HEIGHT)
-                    mesh_file = gr.File(label="GLB file", interactive=False)
-                    mesh_status = gr.Markdown()
+                                             label="mesh resolution (samples along the longest side)",
+                                             elem_id="mesh-res")
+                    with gr.Row():
+                        mesh_go = gr.Button("Export GLB mesh", variant="primary", elem_id="mesh-go")
+                        splat_go = gr.Button("Export splats (.splat)", elem_id="splat-go")
+                    model3d = gr.Model3D(label="3D (drag to rotate, scroll to zoom)", interactive=False,
+                                         height=IMAGE_HEIGHT, elem_id="model-3d")
+                    geometry_file = gr.File(label="file", interactive=False, elem_id="geometry-file")
+                    geometry_status = gr.Markdown(elem_id="geometry-status")
 
-        view_inputs = [run_box, azimuth, elevation, distance, fov, resolution, output, time_slider]
+        view_inputs = [run_box, azimuth, elevation, distance, fov, resolution, output, time_slider, target]
         view_outputs = [image, status, download]
-        load_outputs = [info, azimuth, elevation, distance, fov, time_slider, camera, status]
+        nav_inputs = view_inputs + [nav_quality, nav_seq]  # order mirrored in static/navigation.js
+        pose_outputs = [azimuth, elevation, distance, target]
+        load_outputs = [info, azimuth, elevation, distance, fov, time_slider, camera, status, target, *crop,
+                        keys_state, kf_table]
+        path_inputs = [keys_state, run_box, kf_seconds, kf_fps, kf_res, kf_loop, output]
 
         refresh.click(list_runs, None, run_box, api_name="list_runs")
         # Sliders render on release, not while dragging: a CPU render takes longer than a drag step.
         gr.on([azimuth.release, elevation.release, distance.release, fov.release, resolution.release,
                time_slider.release, output.input], render, view_inputs, view_outputs, api_name="render",
-              trigger_mode="always_last", **render_group)
+              trigger_mode="always_last", **view_group)
+        # The mouse: the page script clicks the hidden button; requests piling up while one renders
+        # collapse into the newest ("always_last"), and stale ones are skipped by number.
+        nav_go.click(navigate, nav_inputs, view_outputs + pose_outputs, js=REQUEST_JS, api_name="navigate",
+                     trigger_mode="always_last", show_progress="hidden", **view_group)
         to_camera.click(render_camera, [run_box, camera, resolution, output],
-                        view_outputs + [azimuth, elevation, distance, fov, time_slider], api_name="render_camera",
-                        **render_group)
+                        view_outputs + [azimuth, elevation, distance, fov, time_slider, target],
+                        api_name="render_camera", **view_group)
         video_go.click(make_video, [run_box, video_kind, video_seconds, video_fps, video_res, video_output],
-                       [video, video_status], api_name="render_video", **render_group)
-        mesh_go.click(export_glb, [run_box, mesh_method, mesh_res, time_slider], [model3d, mesh_file, mesh_status],
-                      api_name="export_mesh", **render_group)
+                       [video, video_status], api_name="render_video", **export_group)
+        mesh_go.click(export_glb, [run_box, mesh_method, mesh_res, time_slider, *crop],
+                      [model3d, geometry_file, geometry_status], api_name="export_mesh", **export_group)
+        splat_go.click(export_splats, [run_box, time_slider, *crop], [model3d, geometry_file, geometry_status],
+                       api_name="export_splats", **export_group)
+
+        kf_add.click(add_keyframe, [keys_state, run_box, azimuth, elevation, distance, fov, target, time_slider],
+                     [keys_state, kf_table, kf_index, kf_status], api_name="add_keyframe")
+        for button, change in zip((kf_up, kf_down, kf_delete), paths.EDITS):
+            button.click(edit(change), [keys_state, kf_index], [keys_state, kf_table, kf_index],
+                         api_name=change.__name__)
+        kf_table.select(select_keyframe, None, kf_index, api_visibility="private")
+        kf_save.click(save_path, path_inputs, [kf_files, kf_command, kf_status], api_name="save_path")
+        kf_preview.click(preview_path, path_inputs, [kf_video, kf_files, kf_command, kf_status],
+                         api_name="preview_path", **export_group)
+        kf_render.click(render_keyframes, path_inputs, [kf_video, kf_files, kf_command, kf_status],
+                        api_name="render_path", **export_group)
+
         # Opening the page or picking a run loads it and renders the first view. Registered last:
         # gradio names even private events after their function, which would rename the public ones.
-        demo.load(load_run, run_box, load_outputs, api_name="load_run", **render_group).success(
-            render, view_inputs, view_outputs, api_visibility="private", **render_group)
-        run_box.input(load_run, run_box, load_outputs, api_visibility="private", **render_group).success(
-            render, view_inputs, view_outputs, api_visibility="private", **render_group)
+        demo.load(load_run, run_box, load_outputs, api_name="load_run", **view_group).success(
+            render, view_inputs, view_outputs, api_visibility="private", **view_group)
+        run_box.input(load_run, run_box, load_outputs, api_visibility="private", **view_group).success(
+            render, view_inputs, view_outputs, api_visibility="private", **view_group)
     demo.viewer_config = cfg  # launch() needs the resolved output folder
+    demo.viewer = viewer
     return demo
 
 
 def launch(root: str | Path, host: str = "127.0.0.1", port: int | None = 7860, max_resolution: int | None = None,
-           config: ViewerConfig | None = None, block: bool = True) -> tuple[gr.Blocks, str]:
+           config: ViewerConfig | None = None, block: bool = True, auth: tuple[str, str] | None = None,
+           open_access: bool = False) -> tuple[gr.Blocks, str]:
     """Build and serve the viewer over plain HTTP; prints its URL.
 
     Args:
         root: a run folder or a folder of runs.
         host: interface to listen on; the default keeps it on this machine (reach it from elsewhere
-            with ``ssh -L PORT:127.0.0.1:PORT host``).
+            with ``ssh -L PORT:127.0.0.1:PORT host``). Any other interface needs ``auth`` or ``open_access``.
         port: TCP port; None lets gradio pick a free one from 7860 up.
         block: wait until interrupted (the CLI); False returns at once with the server running
             (tests; stop it with ``demo.close()``).
+        auth: ``(user, password)``: gradio's login page guards the page and its API.
+        open_access: serve a non-loopback ``host`` without a login (``--no-auth``).
     Returns:
         the Blocks and the URL.
     """
+    check_exposure(host, auth, open_access)
     demo = build_app(root, max_resolution, config)
     cfg: ViewerConfig = demo.viewer_config
     if cfg.threads is not None:
         # Process-wide, hence here and not in build_app: on a busy machine one thread renders
         # several times faster than two fighting other processes for the cores.
         torch.set_num_threads(cfg.threads)
-    demo.queue(default_concurrency_limit=1)
+    demo.queue(default_concurrency_limit=1, max_size=cfg.queue_size)
     try:
         _, url, _ = demo.launch(server_name=host, server_port=port, prevent_thread_lock=True, quiet=True,
                                 share=False, ssr_mode=False, show_error=False, allowed_paths=[cfg.output_dir],
-                                footer_links=["api"])
+                                footer_links=["api"], auth=auth, css=CSS)
     except OSError as exc:
         if "empty port" in str(exc):  # gradio's wording for a port that is taken
             raise NeuralFieldsError(f"{host}:{port} is already in use; choose another --port") from None
         raise NeuralFieldsError(f"cannot listen on {host}:{port}: {str(exc).splitlines()[0]}") from None
-    print(f"neuralfields viewer at {url} (runs under {Path(root)}); Ctrl+C stops it", flush=True)
+    login = " (login required)" if auth else ""
+    print(f"neuralfields viewer at {url}{login} (runs under {Path(root)}); Ctrl+C stops it", flush=True)
     if block:
         demo.block_thread()
     return demo, url

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import math
 import threading
+import time
 from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
@@ -116,6 +117,10 @@ class RunLibrary:
             raise NeuralFieldsError(f"run '{name}' is gone (no config.json any more)")
         return path
 
+    def _load(self, folder: Path) -> tuple[SceneModel, dict]:
+        """The one place the viewer reads a model from a run folder (a faster renderer plugs in here)."""
+        return load_model(folder, device=self.device)
+
     def get(self, name: str | None) -> LoadedRun:
         """The loaded run, reloaded when a newer checkpoint appeared; least recently used ones are dropped."""
         path = self.path(name)
@@ -123,7 +128,7 @@ class RunLibrary:
             stamp = _checkpoint_stamp(path)
             run = self._loaded.get(name)
             if run is None or (stamp is not None and stamp != run.stamp):
-                model, state = load_model(path, device=self.device)
+                model, state = self._load(path)
                 frame = estimate_scene_frame(model.info.cameras, model.info.aabb)
                 run = LoadedRun(name, path, model, state, frame, stamp)
                 self._loaded[name] = run
@@ -145,6 +150,24 @@ class OrbitPose:
     distance: float  # multiple of the median training distance
     fov: float  # vertical, degrees
     time: float | None
+
+
+def age_text(seconds: float) -> str:
+    """``42 s``, ``3 min``, ``5 h``, ``2 days``: how long ago, to the unit that reads best."""
+    seconds = max(0.0, float(seconds))
+    for unit, size in (("day", 86400), ("h", 3600), ("min", 60)):
+        if seconds >= size * (2 if unit == "day" else 1):
+            n = int(seconds // size)
+            return f"{n} {unit}{'s' if unit == 'day' and n != 1 else ''}"
+    return f"{int(seconds)} s"
+
+
+def checkpoint_note(run: LoadedRun, now: float | None = None) -> str:
+    """``checkpoint step 1200, saved 3 min ago``: which checkpoint the page shows and how old it is."""
+    step = run.state.get("step", "?")
+    if run.stamp is None:
+        return f"checkpoint step {step}"
+    return f"checkpoint step {step}, saved {age_text((now or time.time()) - run.stamp[1])} ago"
 
 
 def training_pose(run: LoadedRun, index: int) -> OrbitPose:
@@ -196,6 +219,7 @@ def describe_run(run: LoadedRun) -> str:
         f"| field | `{cfg.field.name}` |",
         f"| parameters | {run.model.field.num_parameters:,} |",
         f"| training steps | {_figure(run.state.get('step', '?'))} of {_figure(cfg.train.steps)} |",
+        f"| shown | {checkpoint_note(run)} |",
         f"| training cameras | {len(cams)} at {int(cams.width[0])}x{int(cams.height[0])} |",
         f"| dynamic | {'yes (time slider)' if info.dynamic else 'no'} |",
     ]

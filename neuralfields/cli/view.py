@@ -20,7 +20,10 @@ def register(sub) -> None:
                    help="a run folder or a folder of runs (default: runs); only these runs are offered")
     p.add_argument("--port", default="7860", help="TCP port (default 7860)")
     p.add_argument("--host", default="127.0.0.1",
-                   help="interface to listen on (default 127.0.0.1; 0.0.0.0 exposes the page to the network)")
+                   help="interface to listen on (default 127.0.0.1; any other, such as 0.0.0.0, needs --auth or --no-auth)")
+    p.add_argument("--auth", metavar="USER:PASSWORD", help="require this login for the page and its API")
+    p.add_argument("--no-auth", action="store_true",
+                   help="serve a non-loopback --host without a login (anyone who reaches the port sees your runs)")
     p.add_argument("--max-resolution", default="1024", metavar="PIXELS",
                    help="largest image side in pixels the page may request (default 1024)")
     p.add_argument("--threads", metavar="N",
@@ -29,17 +32,29 @@ def register(sub) -> None:
     p.set_defaults(handler=run)
 
 
+def auth_flag(text: str | None) -> tuple[str, str] | None:
+    """``USER:PASSWORD`` (split at the first colon; the password may hold colons) -> a pair."""
+    if text is None:
+        return None
+    user, sep, password = text.partition(":")
+    if not sep or not user or not password:
+        raise NeuralFieldsError("--auth: expected USER:PASSWORD with both parts non-empty")
+    return user, password
+
+
 def run(args: argparse.Namespace) -> int:
     port = number_flag(args.port, "--port", int, 1, 65535, inclusive=True)
+    auth = auth_flag(args.auth)
     max_resolution = number_flag(args.max_resolution, "--max-resolution", int, 16, inclusive=True)
     threads = number_flag(args.threads, "--threads", int, 1, inclusive=True)
     try:
-        from viewer import ViewerConfig, launch
+        from viewer import ViewerConfig, check_exposure, launch
     except ImportError as exc:
         if exc.name not in VIEWER_MODULES:
             raise
         raise NeuralFieldsError(f"the viewer needs {exc.name}: pip install 'neuralfields[viewer]'") from None
+    check_exposure(args.host, auth, args.no_auth)  # before the device and the runs are touched
     device = str(device_from(args))
     launch(args.runs, host=args.host, port=port, max_resolution=max_resolution,
-           config=ViewerConfig(threads=threads, device=device))
+           config=ViewerConfig(threads=threads, device=device), auth=auth, open_access=args.no_auth)
     return 0
