@@ -98,10 +98,11 @@ def config_only_copy(run: Path, dest: Path) -> Path:
 
 
 @contextmanager
-def viewer_server(runs: Path, config):
+def viewer_server(runs: Path, config, **options):
     """The viewer serving ``runs`` on a free localhost port: yields its URL.
 
     The viewer sets torch's thread count (``config.threads``); the previous count is restored.
+    ``options`` go to :func:`viewer.launch` (``auth=(user, password)`` ...).
     """
     from viewer import launch
 
@@ -109,7 +110,7 @@ def viewer_server(runs: Path, config):
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     with torch_threads(torch.get_num_threads()):
-        demo, url = launch(runs, port=port, block=False, config=config)
+        demo, url = launch(runs, port=port, block=False, config=config, **options)
         try:
             yield url
         finally:

@@ -1,5 +1,7 @@
-"""The viewer through its HTTP API (gradio_client): load a run, render views and outputs, jump to a
-training camera, render a video, export a mesh; bad requests come back as one-line messages."""
+"""The viewer through its HTTP API (gradio_client): load a run, render views and outputs, navigate
+with the mouse's endpoint, jump to a training camera, render a video, edit, save and render a
+camera path, export a cropped mesh and splats, log in; bad requests and run names outside the
+list come back as one-line messages."""
 
 from __future__ import annotations
 
@@ -8,10 +10,15 @@ import os
 os.environ["GRADIO_ANALYTICS_ENABLED"] = "False"
 os.environ["HF_HUB_OFFLINE"] = "1"
 
+import shutil  # noqa: E402
+import time  # noqa: E402
+import urllib.error  # noqa: E402
+import urllib.request  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
+import torch  # noqa: E402
 from PIL import Image  # noqa: E402
 
 pytest.importorskip("gradio", reason="viewer extra not installed: pip install 'neuralfields[viewer]'")
@@ -58,10 +65,12 @@ def app_error(client, *args, api_name: str) -> str:
 
 def test_load_run_shows_facts(served):
     client, run = served
-    info, *_, status = client.predict(run, api_name="/load_run")
-    for fact in ("`ngp`", "parameters", "training steps | 300", "training cameras | 24 at 48x48", "final loss"):
+    loaded = client.predict(run, api_name="/load_run")
+    info, status = loaded[0], loaded[7]
+    for fact in ("`ngp`", "parameters", "training steps | 300", "training cameras | 24 at 48x48", "final loss",
+                 "checkpoint | step 300, saved"):
         assert fact in info
-    assert "loaded" in status
+    assert "loaded" in status and "checkpoint step 300, saved" in status and " ago" in status
 
 
 def test_render_previews_then_refines(served):
@@ -92,8 +101,9 @@ def test_output_modes(served):
 
 def test_training_camera_sets_the_controls(served, tiny_run):
     client, run = served
-    image, status, png, azimuth, elevation, distance, fov, _ = client.predict(run, 5, 48, "rgb",
-                                                                               api_name="/render_camera")
+    image, status, png, azimuth, elevation, distance, fov, _, target = client.predict(run, 5, 48, "rgb",
+                                                                                       api_name="/render_camera")
+    assert target == "0,0,0"
     assert status.startswith("training camera 5") and picture(image).shape == (48, 48, 3)
     # The demo scene's cameras look at its centre, so the orbit controls reproduce the view.
     orbit = render(client, run, side=48, azimuth=azimuth, elevation=elevation, distance=distance, fov=fov)[-1][0]
@@ -110,7 +120,8 @@ def test_video_plays_in_browser_format(served):
 
 def test_mesh_export_is_glb(served):
     client, run = served
-    model3d, file, status = client.predict(run, "marching-cubes", 32, 0, api_name="/export_mesh")
+    no_crop = (None,) * 6  # the crop inputs left empty: the scene box
+    model3d, file, status = client.predict(run, "marching-cubes", 32, 0, *no_crop, api_name="/export_mesh")
     assert Path(model3d).read_bytes()[:4] == b"glTF"
     assert Path(file).read_bytes()[:4] == b"glTF" and "faces" in status
 
@@ -156,3 +167,198 @@ def test_cli_bad_input(tmp_path, tiny_run, capsys, args, expected):
         args[0] = str(tmp_path / "missing-folder")
     assert main(["view"] + args) == 2
     assert expected in capsys.readouterr().err
+
+
+# ------------------------------------------------------------------------------------ mouse navigation
+
+
+def navigate(client, run, seq, quality="full", azimuth=30.0, target="0,0,0", side=MAX_SIDE, distance=1.0):
+    return client.predict(run, azimuth, 20.0, distance, 40.0, side, "rgb", 0.0, target, quality, seq,
+                          api_name="/navigate")
+
+
+def test_navigate_previews_pans_and_drops_stale_requests(served):
+    client, run = served
+    image, status, _, azimuth, elevation, distance, target = navigate(client, run, 1, "preview", azimuth=390 - 360)
+    assert picture(image).shape == (PREVIEW, PREVIEW, 3) and status.startswith("moving:")
+    assert (azimuth, elevation, distance, target) == (30.0, 20.0, 1.0, "0,0,0")  # the sliders follow the mouse
+    centred, status, png, *_ = navigate(client, run, 2)
+    assert picture(centred).shape == (MAX_SIDE, MAX_SIDE, 3) and Path(png).is_file() and "checkpoint step" in status
+    panned, *_, target = navigate(client, run, 3, target="0.15,0,0.05")
+    assert target == "0.15,0,0.05" and np.abs(picture(panned).astype(int) - picture(centred)).mean() > 1.0
+    # A request numbered below one already handled for this session renders nothing.
+    start = time.perf_counter()
+    stale = navigate(client, run, 2)
+    assert time.perf_counter() - start < 2.0
+    assert all(not isinstance(v, str) for v in stale), stale
+    assert "target" in app_error(client, run, 0, 20, 1, 40, 32, "rgb", 0, "1,2", "full", 9, api_name="/navigate")
+    assert "quality" in app_error(client, run, 0, 20, 1, 40, 32, "rgb", 0, "0,0,0", "fast", 10, api_name="/navigate")
+
+
+def test_view_pose_is_the_orbit_camera_when_not_panned(tiny_run):
+    from neuralfields.camera_paths import estimate_scene_frame, orbit_camera
+    from neuralfields.model import load_model
+    from viewer.navigation import OrbitView, view_pose
+
+    info = load_model(tiny_run)[0].info
+    frame = estimate_scene_frame(info.cameras, info.aabb)
+    view = OrbitView(35.0, 25.0, 1.3, 40.0)
+    expected = orbit_camera(info, 35.0, 25.0, 1.3 * frame.radius, 40.0, 32, 32).c2w[0].double().numpy()
+    assert np.allclose(view_pose(frame, view), expected, atol=1e-5)
+    # Panning moves camera and target together: same orientation, eye shifted by the offset.
+    panned = view_pose(frame, OrbitView(35.0, 25.0, 1.3, 40.0, (0.0, 0.0, 0.2)))
+    assert np.allclose(panned[:, :3], expected[:, :3], atol=1e-5)
+    assert np.allclose(panned[:, 3] - expected[:, 3], 0.2 * frame.radius * frame.up, atol=1e-5)
+
+
+# ------------------------------------------------------------------------------------ camera paths
+
+
+def video_frames(path) -> int:
+    import imageio.v3 as iio
+
+    return sum(1 for _ in iio.imiter(str(path)))
+
+
+def test_camera_path_editor_saves_both_formats_and_renders(served, tiny_run, tmp_path, capsys):
+    from neuralfields.camera_paths import load_path_file
+    from neuralfields.model import load_model
+
+    client, run = served
+    client.predict(run, api_name="/load_run")  # a fresh run clears the keyframes
+    for azimuth in (0, 120, 60):
+        _, index, status = client.predict(run, azimuth, 20, 1.0, 40, "0,0,0", 0, api_name="/add_keyframe")
+    assert index == 2 and status == "3 keyframes"
+    table, index = client.predict(2, api_name="/move_keyframe_up")
+    assert index == 1 and [row[1] for row in table["data"]] == [0.0, 60.0, 120.0]
+    table, _ = client.predict(2, api_name="/delete_keyframe")
+    assert [row[1] for row in table["data"]] == [0.0, 60.0]
+    assert "index must be an integer in [0, 1]" in app_error(client, 5, api_name="/move_keyframe_down")
+
+    files, command, _ = client.predict(run, 1, 5, 32, False, "rgb", api_name="/save_path")
+    ours, nerfstudio = (Path(f) for f in files)
+    info = load_model(tiny_run)[0].info
+    a, b = load_path_file(ours, info), load_path_file(nerfstudio, info)  # the reader `render --path` uses
+    assert len(a) == len(b) == 5 and (a.width, a.height) == (b.width, b.height) == (32, 32)
+    assert torch.allclose(a.cameras.c2w, b.cameras.c2w, atol=1e-5)
+    assert command.startswith(f"neuralfields render {tiny_run} --path {ours.name} --out path.mp4")
+
+    job = client.submit(run, 1, 5, 32, False, "rgb", api_name="/render_path")
+    video, files, command, status = job.result()
+    path = Path(video["video"] if isinstance(video, dict) else video)
+    assert video_frames(path) == 5 and status.startswith("5 frames of 32x32")
+    # The command shown renders the same path from the saved file.
+    out = tmp_path / "cli.mp4"
+    argv = command.split()[1:]
+    argv[argv.index("--path") + 1] = str(Path(files[0]))
+    argv[argv.index("--out") + 1] = str(out)
+    assert main(argv + ["--no-progress"]) == 0 and video_frames(out) == 5
+    preview, *_ = client.predict(run, 1, 5, 32, False, "rgb", api_name="/preview_path")
+    assert video_frames(Path(preview["video"] if isinstance(preview, dict) else preview)) == 5
+    client.predict(run, api_name="/load_run")
+    assert "at least 2 keyframes" in app_error(client, run, 1, 5, 32, False, "rgb", api_name="/save_path")
+
+
+# ------------------------------------------------------------------------------------ 3D: crop, splats
+
+
+def test_crop_box_and_splats(served, tiny_run):
+    import trimesh
+
+    from neuralfields.export.mesh import Z_UP_TO_Y_UP
+    from neuralfields.export.splat import SPLAT_DTYPE, read_splat
+
+    client, run = served
+    loaded = client.predict(run, api_name="/load_run")
+    assert list(loaded[9:15]) == [-1.0, -1.0, -1.0, 1.0, 1.0, 1.0]  # the crop inputs start as the scene box
+    crop = [-0.3, -0.3, -0.2, 0.3, 0.25, 0.3]
+    glb, _, status = client.predict(run, "marching-cubes", 32, 0, *crop, api_name="/export_mesh")
+    mesh = trimesh.load(glb, force="mesh")
+    mesh.apply_transform(np.linalg.inv(Z_UP_TO_Y_UP))  # GLB is y-up; back to the scene's axes
+    lo, hi = mesh.bounds
+    assert (lo >= np.array(crop[:3]) - 1e-4).all() and (hi <= np.array(crop[3:]) + 1e-4).all(), mesh.bounds
+    assert "bounds" in status
+
+    splat, file, status = client.predict(run, 0, *crop, api_name="/export_splats")
+    records = read_splat(splat)
+    assert len(records) > 100 and Path(splat).stat().st_size == len(records) * SPLAT_DTYPE.itemsize
+    assert "splats from" in status
+    assert "each max must exceed" in app_error(client, run, 0, 1, 0, 0, 0, 1, 1, api_name="/export_splats")
+
+
+# ------------------------------------------------------------------------------------ sharing safely
+
+
+def test_run_names_never_leave_the_list(served, tiny_run, tmp_path, monkeypatch):
+    from viewer.runs import RunLibrary
+
+    client, run = served
+    opened = []
+    original = RunLibrary._load
+    monkeypatch.setattr(RunLibrary, "_load", lambda self, folder: opened.append(Path(folder)) or original(self, folder))
+    sibling = tiny_run.parent.parent / "other"  # a real run folder just outside the served one
+    shutil.copytree(tiny_run, sibling, dirs_exist_ok=True)
+    try:
+        for name in ("../other", "../../etc", "/etc/passwd", str(tiny_run), str(sibling), f"{run}/../../other"):
+            for endpoint, args in (("/load_run", (name,)), ("/render", (name, 0, 20, 1, 40, 32, "rgb", 0))):
+                message = app_error(client, *args, api_name=endpoint)
+                assert f"unknown run '{name}'" in message, message
+    finally:
+        shutil.rmtree(sibling)
+    assert all(p.resolve() == tiny_run.resolve() for p in opened), opened
+
+
+def test_login_guards_page_and_api(tiny_run, tmp_path):
+    from viewer import ViewerConfig
+
+    config = ViewerConfig(max_resolution=MAX_SIDE, preview_side=PREVIEW, output_dir=str(tmp_path), threads=1)
+    with viewer_server(tiny_run.parent, config, auth=("ann", "s3cret:x")) as url:
+        with pytest.raises(urllib.error.HTTPError) as info:
+            urllib.request.urlopen(f"{url.rstrip('/')}/config", timeout=30)
+        assert info.value.code == 401
+        with pytest.raises(Exception):
+            gradio_client.Client(url, verbose=False, auth=("ann", "wrong"))
+        client = gradio_client.Client(url, verbose=False, auth=("ann", "s3cret:x"))
+        assert client.predict(api_name="/list_runs")
+
+
+def test_views_are_not_held_back_by_a_long_render(served):
+    """A second browser's view renders between the frames of another's long path render."""
+    client, run = served
+    other = gradio_client.Client(client.src, verbose=False)
+    for azimuth in (0, 180):
+        other.predict(run, azimuth, 20, 1.0, 40, "0,0,0", 0, api_name="/add_keyframe")
+    job = other.submit(run, 4, 10, MAX_SIDE, False, "rgb", api_name="/render_path")  # 40 frames
+    time.sleep(1.0)
+    start = time.perf_counter()
+    render(client, run, side=32)
+    waited = time.perf_counter() - start
+    assert not job.done(), "the path render should still be running"
+    assert waited < 10.0
+    job.result()
+
+
+@pytest.mark.parametrize("args, expected", [
+    (["RUN", "--host", "0.0.0.0"], "--host 0.0.0.0 serves the page beyond this machine: add --auth"),
+    (["RUN", "--auth", "nopassword"], "--auth: expected USER:PASSWORD"),
+    (["RUN", "--auth", "a:b", "--no-auth"], "exclude each other"),
+])
+def test_cli_refuses_unsafe_sharing(tiny_run, capsys, args, expected):
+    args = [str(tiny_run) if a == "RUN" else a for a in args]
+    assert main(["view"] + args) == 2
+    err = capsys.readouterr().err.strip()
+    assert expected in err and "\n" not in err
+
+
+def test_exposure_rules_and_ages():
+    from viewer import check_exposure
+    from viewer.runs import age_text
+
+    check_exposure("127.0.0.1", None, False)
+    check_exposure("localhost", None, False)
+    check_exposure("::1", None, False)
+    check_exposure("0.0.0.0", ("a", "b"), False)
+    check_exposure("0.0.0.0", None, True)
+    with pytest.raises(NeuralFieldsError, match="--auth USER:PASSWORD"):
+        check_exposure("192.168.1.5", None, False)
+    assert [age_text(s) for s in (5, 130, 7200, 3 * 86400)] == ["5 s", "2 min", "2 h", "3 days"]

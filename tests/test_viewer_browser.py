@@ -1,7 +1,10 @@
-"""The viewer in a real browser: headless Chromium drags the azimuth slider, the picture changes.
+"""The viewer in a real browser (headless Chromium): the azimuth slider and the mouse on the picture
+turn the view, the path editor renders an mp4, the crop box shrinks the exported mesh, the splat
+file reaches the page.
 
-Needs pip ``playwright`` and Debian's ``chromium`` (``apt-get install chromium``; the test never
-downloads a browser). Leaves a screenshot in ``test-artifacts/viewer.png``.
+Needs pip ``playwright`` and Debian's ``chromium`` (``apt-get install chromium``; the tests never
+download a browser). Leaves screenshots in ``test-artifacts/`` (``viewer.png``, ``viewer-drag.png``,
+``viewer-path-editor.png``, ``viewer-3d.png``).
 """
 
 from __future__ import annotations
@@ -12,9 +15,12 @@ os.environ["GRADIO_ANALYTICS_ENABLED"] = "False"
 os.environ["HF_HUB_OFFLINE"] = "1"
 
 import shutil  # noqa: E402
+import time  # noqa: E402
+from contextlib import contextmanager  # noqa: E402
 from pathlib import Path  # noqa: E402
 from urllib.parse import urlsplit  # noqa: E402
 
+import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
 pytest.importorskip("gradio", reason="viewer extra not installed: pip install 'neuralfields[viewer]'")
@@ -82,3 +88,171 @@ def test_dragging_azimuth_changes_the_view(page_url):
     assert azimuth > 30, f"the drag should have turned the view (azimuth {azimuth})"
     assert final_status.startswith("rgb 64x64")
     assert hosts == {urlsplit(page_url).netloc}, f"the page reached other hosts: {hosts}"  # works offline
+
+
+# ------------------------------------------------------------------------------------ helpers
+
+
+@contextmanager
+def viewer_page(url: str):
+    """A fresh page on the viewer with its first view rendered (64 px)."""
+    with sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        try:
+            page = browser.new_page(viewport={"width": 1280, "height": 900})
+            page.set_default_timeout(TIMEOUT_MS)
+            page.goto(url)
+            wait_status(page, "#view-status", "rgb 64x64")
+            yield page
+        finally:
+            browser.close()
+
+
+def wait_status(page, selector: str, start: str, contains: bool = False) -> str:
+    test = "includes" if contains else "startsWith"
+    page.wait_for_function(f"s => document.querySelector('{selector}')?.innerText.{test}(s)", arg=start)
+    return page.locator(selector).inner_text()
+
+
+def slider_value(page, elem_id: str) -> float:
+    return float(page.locator(f"#{elem_id} input[type=number]").input_value())
+
+
+def set_number(page, selector: str, value) -> None:
+    box = page.locator(selector).first
+    box.fill(str(value))
+    box.press("Enter")
+
+
+def drag(page, dx: float, dy: float, steps: int = 6, shift: bool = False, during=None) -> None:
+    """Drag across the middle of the picture (``during(page)`` runs before the button is released)."""
+    box = page.locator("#view-image img").bounding_box()
+    x, y = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
+    if shift:
+        page.keyboard.down("Shift")
+    page.mouse.move(x, y)
+    page.mouse.down()
+    for i in range(1, steps + 1):
+        page.mouse.move(x + dx * i / steps, y + dy * i / steps)
+        time.sleep(0.1)
+    if during is not None:
+        during(page)
+    page.mouse.up()
+    if shift:
+        page.keyboard.up("Shift")
+
+
+def fetch(page, url: str) -> bytes:
+    return page.request.get(url).body()
+
+
+# ------------------------------------------------------------------------------------ mouse
+
+
+def test_mouse_drag_orbits_wheel_zooms_shift_pans(page_url):
+    with viewer_page(page_url) as page:
+        image = page.locator("#view-image img")
+        before_src = image.get_attribute("src")
+        before = fetch(page, before_src)
+        moving = []
+
+        def screenshot_while_moving(page):
+            moving.append(wait_status(page, "#view-status", "moving:"))  # a low-resolution frame arrived
+            ARTIFACTS.mkdir(exist_ok=True)
+            page.screenshot(path=str(ARTIFACTS / "viewer-drag.png"))
+
+        drag(page, 100, 0, during=screenshot_while_moving)
+        page.wait_for_function("src => document.querySelector('#view-image img')?.getAttribute('src') !== src "
+                               "&& document.querySelector('#view-status')?.innerText.startsWith('rgb 64x64')",
+                               arg=before_src)
+        after = fetch(page, image.get_attribute("src"))
+        azimuth = slider_value(page, "azimuth")
+        assert moving and moving[0].startswith("moving: 16x16"), moving
+        assert after[:8] == b"\x89PNG\r\n\x1a\n" and after != before
+        assert abs(azimuth - (-40.0)) < 1.0, f"a 100 px drag to the right turns the view 40 degrees, got {azimuth}"
+
+        distance = slider_value(page, "distance")
+        box = image.bounding_box()
+        page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+        page.mouse.wheel(0, 300)  # away from the scene
+        page.wait_for_function("d => parseFloat(document.querySelector('#distance input[type=number]').value) > d "
+                               "&& document.querySelector('#view-status')?.innerText.startsWith('rgb 64x64')",
+                               arg=distance + 0.2)
+
+        target = page.locator("#nav-target textarea, #nav-target input").first
+        assert target.input_value() == "0,0,0"
+        drag(page, 60, 30, shift=True)
+        page.wait_for_function("() => document.querySelector('#nav-target textarea, #nav-target input')"
+                               "?.value !== '0,0,0'")
+        wait_status(page, "#view-status", "rgb 64x64")
+        assert slider_value(page, "azimuth") == azimuth  # panning leaves the orbit angles alone
+
+
+# ------------------------------------------------------------------------------------ path editor
+
+
+def test_path_editor_saves_and_renders_mp4(page_url, tmp_path):
+    import imageio.v3 as iio
+
+    with viewer_page(page_url) as page:
+        page.get_by_role("tab", name="Camera path").click()
+        page.locator("#kf-add").click()
+        wait_status(page, "#kf-status", "1 keyframe")
+        page.get_by_role("tab", name="View").click()
+        drag(page, -150, 40)
+        wait_status(page, "#view-status", "rgb 64x64")
+        page.get_by_role("tab", name="Camera path").click()
+        page.locator("#kf-add").click()
+        wait_status(page, "#kf-status", "2 keyframes")
+        for elem_id, value in (("kf-seconds", 1.5), ("kf-fps", 4), ("kf-res", 32)):
+            set_number(page, f"#{elem_id} input[type=number]", value)
+        page.locator("#kf-save").click()
+        command = page.locator("#kf-command textarea, #kf-command input").first
+        page.wait_for_function("() => (document.querySelector('#kf-command textarea, #kf-command input')?.value "
+                               "|| '').startsWith('neuralfields render')")
+        assert "--path keyframes-" in command.input_value()
+        page.locator("#kf-render").click()
+        status = wait_status(page, "#kf-status", "frames of", contains=True)
+        ARTIFACTS.mkdir(exist_ok=True)
+        page.screenshot(path=str(ARTIFACTS / "viewer-path-editor.png"), full_page=True)
+        video = tmp_path / "path.mp4"
+        video.write_bytes(fetch(page, page.locator("#kf-video video").get_attribute("src")))
+        links = [a.get_attribute("href") for a in page.locator("#kf-files a").all()]
+    assert status.startswith("6 frames of 32x32"), status
+    assert sum(1 for _ in iio.imiter(str(video))) == 6
+    assert any("keyframes-" in link for link in links) and any("nerfstudio-" in link for link in links)
+
+
+# ------------------------------------------------------------------------------------ 3D tab
+
+
+def test_crop_box_shrinks_the_mesh_and_splats_reach_the_page(page_url, tmp_path):
+    import trimesh
+
+    from neuralfields.export.splat import read_splat
+
+    def exported(page, button: str, suffix: str, name: str) -> Path:
+        previous = page.locator("#geometry-status").inner_text()
+        page.locator(button).click()
+        page.wait_for_function("p => { const s = document.querySelector('#geometry-status')?.innerText || ''; "
+                               "return s !== p && s.includes(' in '); }", arg=previous)
+        href = page.locator("#geometry-file a").first.get_attribute("href")
+        assert href.endswith(suffix), href
+        out = tmp_path / name
+        out.write_bytes(fetch(page, href))
+        return out
+
+    with viewer_page(page_url) as page:
+        page.get_by_role("tab", name="3D").click()
+        set_number(page, "#mesh-res input[type=number]", 32)
+        full = trimesh.load(exported(page, "#mesh-go", ".glb", "full.glb"), force="mesh").bounds
+        for axis, value in zip(("xmin", "ymin", "zmin", "xmax", "ymax", "zmax"), (-0.3, -0.3, -0.3, 0.3, 0.3, 0.3)):
+            set_number(page, f"#crop-{axis} input", value)
+        cropped = trimesh.load(exported(page, "#mesh-go", ".glb", "cropped.glb"), force="mesh").bounds
+        splats = read_splat(exported(page, "#splat-go", ".splat", "scene.splat"))
+        canvas = page.locator("#model-3d canvas").count()
+        page.screenshot(path=str(ARTIFACTS / "viewer-3d.png"), full_page=True)
+    # GLB is y-up (x, z, -y): every extent of the cropped mesh lies within 0.6 and below the full one.
+    assert ((cropped[1] - cropped[0]) < (full[1] - full[0]) - 0.1).all(), (full, cropped)
+    assert (np.abs(cropped) <= 0.3 + 1e-4).all(), cropped
+    assert len(splats) > 100 and canvas >= 1

@@ -219,7 +219,7 @@ def describe_run(run: LoadedRun) -> str:
         f"| field | `{cfg.field.name}` |",
         f"| parameters | {run.model.field.num_parameters:,} |",
         f"| training steps | {_figure(run.state.get('step', '?'))} of {_figure(cfg.train.steps)} |",
-        f"| shown | {checkpoint_note(run)} |",
+        f"| {checkpoint_note(run).replace('checkpoint ', 'checkpoint | ', 1)} |",
         f"| training cameras | {len(cams)} at {int(cams.width[0])}x{int(cams.height[0])} |",
         f"| dynamic | {'yes (time slider)' if info.dynamic else 'no'} |",
     ]

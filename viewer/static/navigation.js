@@ -86,10 +86,8 @@
     c.target = c.target.map((t, i) => clamp(t - right[i] * dx * perPx + up[i] * dy * perPx, [-TARGET_LIMIT, TARGET_LIMIT]));
   }
 
-  const picture = (event) => {
-    const img = event.target?.closest?.("#view-image img");
-    return img && !event.target.closest("button") ? img : null;
-  };
+  // The picture itself (gradio wraps it in a button); the icon buttons above it keep their clicks.
+  const picture = (event) => event.target?.closest?.("#view-image img") || null;
 
   document.addEventListener("pointerdown", (event) => {
     const img = picture(event);
