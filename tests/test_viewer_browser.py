@@ -232,14 +232,13 @@ def test_crop_box_shrinks_the_mesh_and_splats_reach_the_page(page_url, tmp_path)
     from neuralfields.export.splat import read_splat
 
     def exported(page, button: str, suffix: str, name: str) -> Path:
-        previous = page.locator("#geometry-status").inner_text()
+        link = "#geometry-file a"
+        previous = page.locator(link).first.get_attribute("href") if page.locator(link).count() else ""
         page.locator(button).click()
-        page.wait_for_function("p => { const s = document.querySelector('#geometry-status')?.innerText || ''; "
-                               "return s !== p && s.includes(' in '); }", arg=previous)
-        href = page.locator("#geometry-file a").first.get_attribute("href")
-        assert href.endswith(suffix), href
+        page.wait_for_function("([sel, p, suffix]) => { const a = document.querySelector(sel); "
+                               "return a && a.href !== p && a.href.endsWith(suffix); }", arg=[link, previous, suffix])
         out = tmp_path / name
-        out.write_bytes(fetch(page, href))
+        out.write_bytes(fetch(page, page.locator(link).first.get_attribute("href")))
         return out
 
     with viewer_page(page_url) as page:

@@ -50,8 +50,6 @@ OUTPUT_CHOICES = [("rgb", "rgb"), ("depth", "depth"), ("normals", "normal"), ("o
 VIDEO_PATHS = ("orbit", "spiral")  # the CLI's generated paths that suit a quick look (see PATH_KINDS)
 IMAGE_HEIGHT = 480  # display height in the page; small renders and previews are scaled up to it
 CROP_AXES = ("x", "y", "z")
-# The page's own CSS: no native image drag or text selection while the mouse navigates the view.
-CSS = "#view-image img { cursor: grab; user-select: none; -webkit-user-drag: none; touch-action: none; }"
 
 
 # ------------------------------------------------------------------------------------ views
@@ -155,8 +153,7 @@ def build_app(root: str | Path, max_resolution: int | None = None, config: Viewe
         config: limits and defaults; see :class:`ViewerConfig`.
 
     Serving it yourself instead of with :func:`launch`: pass ``allowed_paths=[demo.viewer_config.output_dir]``
-    when that folder lies outside the temporary folder, or gradio refuses to serve the files, and
-    ``css=viewer.app.CSS``.
+    when that folder lies outside the temporary folder, or gradio refuses to serve the files.
     """
     cfg = (config or ViewerConfig()).resolved()
     if max_resolution is not None:
@@ -496,7 +493,7 @@ def launch(root: str | Path, host: str = "127.0.0.1", port: int | None = 7860, m
     try:
         _, url, _ = demo.launch(server_name=host, server_port=port, prevent_thread_lock=True, quiet=True,
                                 share=False, ssr_mode=False, show_error=False, allowed_paths=[cfg.output_dir],
-                                footer_links=["api"], auth=auth, css=CSS)
+                                footer_links=["api"], auth=auth)
     except OSError as exc:
         if "empty port" in str(exc):  # gradio's wording for a port that is taken
             raise NeuralFieldsError(f"{host}:{port} is already in use; choose another --port") from None

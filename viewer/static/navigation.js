@@ -10,6 +10,12 @@
   const ORBIT_DEG_PER_PX = 0.4;
   const ZOOM_PER_WHEEL_UNIT = 0.0015; // distance *= exp(deltaY * this)
   const IDLE_MS = 200;
+  // Small frames fill the picture's box (the browser scales them up); no native image drag,
+  // text selection or touch scrolling while the mouse navigates.
+  const style = document.createElement("style");
+  style.textContent = "#view-image img { width: 100%; height: 100%; object-fit: contain; cursor: grab; " +
+    "user-select: none; -webkit-user-drag: none; touch-action: none; }";
+  document.head.appendChild(style);
   const ELEVATION = [-89, 89];
   const DISTANCE = [0.1, 4];
   const TARGET_LIMIT = 10;
