@@ -14,6 +14,7 @@ import os
 os.environ["GRADIO_ANALYTICS_ENABLED"] = "False"
 os.environ["HF_HUB_OFFLINE"] = "1"
 
+import io  # noqa: E402
 import shutil  # noqa: E402
 import time  # noqa: E402
 from contextlib import contextmanager  # noqa: E402
@@ -22,6 +23,7 @@ from urllib.parse import urlsplit  # noqa: E402
 
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
+from PIL import Image  # noqa: E402
 
 pytest.importorskip("gradio", reason="viewer extra not installed: pip install 'neuralfields[viewer]'")
 sync_api = pytest.importorskip("playwright.sync_api", reason="playwright not installed: pip install playwright")
@@ -31,6 +33,9 @@ from conftest import viewer_server  # noqa: E402
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--no-first-run", "--disable-sync"]
+# WebGL 2 on the CPU (SwiftShader), so the 3D tab really draws what it loads.
+WEBGL_ARGS = [a for a in CHROMIUM_ARGS if a != "--disable-gpu"] + [
+    "--use-gl=angle", "--use-angle=swiftshader", "--enable-unsafe-swiftshader"]
 ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts"
 TIMEOUT_MS = 45_000  # a render on two busy cores can take several seconds
 
@@ -94,10 +99,10 @@ def test_dragging_azimuth_changes_the_view(page_url):
 
 
 @contextmanager
-def viewer_page(url: str):
+def viewer_page(url: str, args: list[str] = CHROMIUM_ARGS):
     """A fresh page on the viewer with its first view rendered (64 px)."""
     with sync_api.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=args, headless=True)
         try:
             page = browser.new_page(viewport={"width": 1280, "height": 900})
             page.set_default_timeout(TIMEOUT_MS)
@@ -241,7 +246,7 @@ def test_crop_box_shrinks_the_mesh_and_splats_reach_the_page(page_url, tmp_path)
         out.write_bytes(fetch(page, page.locator(link).first.get_attribute("href")))
         return out
 
-    with viewer_page(page_url) as page:
+    with viewer_page(page_url, WEBGL_ARGS) as page:
         page.get_by_role("tab", name="3D").click()
         set_number(page, "#mesh-res input[type=number]", 32)
         full = trimesh.load(exported(page, "#mesh-go", ".glb", "full.glb"), force="mesh").bounds
@@ -249,9 +254,17 @@ def test_crop_box_shrinks_the_mesh_and_splats_reach_the_page(page_url, tmp_path)
             set_number(page, f"#crop-{axis} input", value)
         cropped = trimesh.load(exported(page, "#mesh-go", ".glb", "cropped.glb"), force="mesh").bounds
         splats = read_splat(exported(page, "#splat-go", ".splat", "scene.splat"))
-        canvas = page.locator("#model-3d canvas").count()
+        canvas = page.locator("#model-3d canvas").first
+        # The browser draws the splats itself (gsplat.js): the canvas soon shows more than its background.
+        drawn = 0.0
+        for _ in range(30):
+            time.sleep(0.5)
+            shot = np.asarray(Image.open(io.BytesIO(canvas.screenshot())).convert("L"), dtype=np.float32)
+            drawn = float((np.abs(shot - np.median(shot)) > 30).mean())
+            if drawn > 0.01:
+                break
         page.screenshot(path=str(ARTIFACTS / "viewer-3d.png"), full_page=True)
     # GLB is y-up (x, z, -y): every extent of the cropped mesh lies within 0.6 and below the full one.
     assert ((cropped[1] - cropped[0]) < (full[1] - full[0]) - 0.1).all(), (full, cropped)
     assert (np.abs(cropped) <= 0.3 + 1e-4).all(), cropped
-    assert len(splats) > 100 and canvas >= 1
+    assert len(splats) > 100 and drawn > 0.01, f"the splat canvas stayed blank ({drawn:.3%} drawn)"

@@ -5,8 +5,9 @@ per splat, little-endian: position ``3 x float32``, scale ``3 x float32`` (stand
 not logs), colour ``4 x uint8`` (RGBA, A = opacity), rotation ``4 x uint8`` (unit quaternion
 ``w, x, y, z`` mapped from [-1, 1] to [0, 255] as ``q * 128 + 128``).
 
-Each point of :func:`~.pointcloud.export_pointcloud` becomes an opaque round splat as wide as
-the distance to its nearest neighbour, so the cloud reads as a closed surface at any zoom.
+Each point of :func:`~.pointcloud.export_pointcloud` becomes an opaque round splat whose
+standard deviation is half the distance to its nearest neighbour, so neighbouring splats just
+overlap and the cloud reads as a closed surface.
 
 Axes: 3D-Gaussian-splatting viewers take ``-y`` as up (COLMAP's camera convention) and orbit
 around the origin from 5 units away. :func:`viewer_transform` moves the scene centre to the
@@ -27,7 +28,7 @@ VIEWER_DISTANCE = 5.0  # the orbit radius web splat viewers start at
 
 
 def splat_scales(points: np.ndarray, neighbours: int = 1) -> np.ndarray:
-    """``[P]`` splat radius per point: the distance to its nearest other point (bounded below)."""
+    """``[P]`` splat standard deviation per point: half the distance to its nearest other point (bounded below)."""
     from scipy.spatial import cKDTree
 
     points = np.asarray(points, dtype=np.float64)
@@ -35,7 +36,7 @@ def splat_scales(points: np.ndarray, neighbours: int = 1) -> np.ndarray:
         return np.full(len(points), 1e-3)
     dist = cKDTree(points).query(points, k=neighbours + 1)[0][:, -1]
     floor = max(float(np.median(dist)) * 0.25, 1e-6)  # duplicates would give invisible splats
-    return np.maximum(dist, floor)
+    return 0.5 * np.maximum(dist, floor)
 
 
 def viewer_transform(centre: np.ndarray, up: np.ndarray, axis1: np.ndarray, radius: float) -> np.ndarray:
