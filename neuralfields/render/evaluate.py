@@ -99,9 +99,25 @@ def color_of(field: Field, x: Tensor, d: Tensor, geo: Tensor, t: Tensor | None, 
     return field.color(x, d, geo, t) if codes is None else field.color(x, d, geo, t, appearance=codes)
 
 
+def shade_per_ray(field: Field, weights: Tensor, x: Tensor, geo: Tensor, idx: Tensor, rays: RayBatch,
+                  appearance: Callable[[Tensor | None, int], Tensor] | None) -> Tensor:
+    """Colour ``[R, 3]`` of each ray from its weight-averaged point, features and the ray's own
+    direction, time and code (black for rays with no weight)."""
+    n = len(rays)
+    opacity = accumulate(weights, None, idx, n)
+    hit = (opacity > 0).nonzero()[:, 0]
+    norm = opacity[hit, None]
+    xs = accumulate(weights, x, idx, n)[hit] / norm
+    feats = accumulate(weights, geo, idx, n)[hit] / norm
+    t = None if rays.times is None else rays.times[hit, None]
+    codes = None if appearance is None else appearance(rays.image_ids, n)[hit]
+    shaded = color_of(field, xs, rays.dirs[hit], feats, t, codes)
+    return shaded.new_zeros(n, shaded.shape[-1]).index_copy_(0, hit, shaded)
+
+
 def evaluate(field: Field, space: Space, samples: PackedSamples, rays: RayBatch, normals: bool = False,
              composite_background: bool = True, appearance: Callable[[Tensor | None, int], Tensor] | None = None,
-             skip_color_below: float = 0.0) -> RenderOutputs:
+             skip_color_below: float = 0.0, shade_rays: bool = False) -> RenderOutputs:
     """Evaluate ``field`` at ``samples`` of ``rays`` and composite them.
 
     Gradients flow to the field unless the caller runs under ``torch.no_grad``. With ``normals``
@@ -112,6 +128,10 @@ def evaluate(field: Field, space: Space, samples: PackedSamples, rays: RayBatch,
     gives each ray's appearance code (:class:`~neuralfields.fields.appearance.AppearanceCodes`)
     for fields whose colour head reads one. Without gradients, ``skip_color_below > 0`` leaves
     samples whose rendering weight is below it black instead of querying their colour.
+    ``shade_rays`` (deferred shading, as SNeRG renders baked scenes) queries the colour once per
+    ray, from the weight-averaged features, point and code, and gives every sample of the ray
+    that colour: one colour query per pixel instead of one per sample, exact where a ray's
+    weight sits in one surface.
     """
     idx = samples.ray_indices
     world = sample_points(samples, rays)
@@ -133,7 +153,10 @@ def evaluate(field: Field, space: Space, samples: PackedSamples, rays: RayBatch,
     d = rays.dirs[idx]
     codes = None if appearance is None else appearance(rays.image_ids, len(rays))[idx]
     weights = None
-    if skip_color_below > 0 and not torch.is_grad_enabled() and len(samples):
+    if shade_rays:
+        weights = render_weights(samples.t_starts, samples.t_ends, sigma, idx)[0]
+        rgb = shade_per_ray(field, weights, x, geo, idx, rays, appearance)[idx]
+    elif skip_color_below > 0 and not torch.is_grad_enabled() and len(samples):
         # Rendering only: samples that cannot show (weight below the bar) get no colour query.
         weights = render_weights(samples.t_starts, samples.t_ends, sigma, idx)[0]
         pick = (weights > skip_color_below).nonzero()[:, 0]

@@ -29,22 +29,28 @@ def checkpoint_dir(run_dir: str | Path) -> Path:
     return Path(run_dir) / "checkpoints"
 
 
-def save_checkpoint(run_dir: str | Path, step: int, state: dict, keep: int = 3) -> Path:
-    """Write ``state`` atomically and keep only the ``keep`` newest checkpoints."""
-    folder = checkpoint_dir(run_dir)
-    folder.mkdir(parents=True, exist_ok=True)
-    final = folder / f"step_{step:06d}.pt"
-    tmp = folder / f".{final.name}.tmp-{os.getpid()}"
+def save_atomic(state: dict, path: str | Path) -> Path:
+    """``torch.save`` to a temporary file beside ``path``, flushed to disk and renamed over it."""
+    final = Path(path)
+    final.parent.mkdir(parents=True, exist_ok=True)
+    tmp = final.with_name(f".{final.name}.tmp-{os.getpid()}")
     with open(tmp, "wb") as f:
         torch.save(state, f)
         f.flush()
         os.fsync(f.fileno())
     os.replace(tmp, final)
-    dir_fd = os.open(folder, os.O_RDONLY)
+    dir_fd = os.open(final.parent, os.O_RDONLY)
     try:
         os.fsync(dir_fd)  # make the rename itself durable
     finally:
         os.close(dir_fd)
+    return final
+
+
+def save_checkpoint(run_dir: str | Path, step: int, state: dict, keep: int = 3) -> Path:
+    """Write ``state`` atomically and keep only the ``keep`` newest checkpoints."""
+    folder = checkpoint_dir(run_dir)
+    final = save_atomic(state, folder / f"step_{step:06d}.pt")
     for old in list_checkpoints(run_dir)[:-keep] if keep > 0 else []:
         old.unlink(missing_ok=True)
     return final

@@ -86,6 +86,11 @@ class OccupancySampler(nn.Module):
         """The grid when its cells are world-space boxes (exporters crop and cull with it), else None."""
         return None if self.unbounded else self.grid
 
+    def may_sample(self, u: Tensor, cell_length: Tensor) -> Tensor:
+        """``[N]`` bool: does this sampler ever place samples at field points ``u [N, 3]`` (bakes
+        keep density only there); ``cell_length [N]`` (world units) is unused: cells are cells."""
+        return self.grid.lookup(u if self.unbounded else self.space.inverse(u))
+
     def sample(self, field: Field, rays: RayBatch, training: bool = False, prune: bool = True) -> PackedSamples:
         """Packed samples in occupied space; with ``prune`` a no-grad density pass drops hidden ones."""
         samples = march(self.grid, rays.origins, rays.dirs, self.near, self.step_size, self.cone_angle, training,

@@ -14,6 +14,7 @@ rest of the time they run without gradients, which is most of their cost on a CP
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import torch
@@ -23,9 +24,10 @@ from ...config import RenderConfig
 from ...encodings.hashgrid import HashGrid
 from ...fields.base import Field, mlp, trunc_exp
 from ...errors import NeuralFieldsError
-from ..marching import PackedSamples, ray_aabb
+from ..marching import PackedSamples
 from ..rays import RayBatch
 from . import SAMPLERS
+from .span import RaySpan
 
 
 class ProposalDensity(nn.Module):
@@ -132,10 +134,8 @@ class ProposalSampler(nn.Module):
             raise NeuralFieldsError("render.proposal_max_res needs one resolution per entry of render.proposal_samples")
         self.unbounded = bool(getattr(space, "unbounded", False))
         self.networks = nn.ModuleList(ProposalDensity(r) for r in c.proposal_max_res)
-        self.register_buffer("aabb", torch.as_tensor(aabb, dtype=torch.float32).reshape(2, 3).clone(), persistent=False)
-        inner = space.aabb if self.unbounded else self.aabb
-        self.half = float((inner[1] - inner[0]).mean()) / 2
-        self.diagonal = float((inner[1] - inner[0]).norm())
+        self.span = RaySpan(space, aabb, near, c.far)
+        self.diagonal = self.span.diagonal
         self.step_size = c.render_step_size or self.diagonal / c.samples_per_diagonal
         self.anneal, self.train_networks = 1.0, True
 
@@ -143,32 +143,11 @@ class ProposalSampler(nn.Module):
     def initial_samples_per_ray(self) -> int:
         return self.cfg.samples_per_ray
 
-    # ------------------------------------------------------------------------ distances
-    def _spacing(self, r: Tensor) -> Tensor:
-        return torch.where(r < 1, r / 2, 1 - 1 / (2 * r.clamp_min(1e-6))) if self.unbounded else r
-
-    def _spacing_inverse(self, v: Tensor) -> Tensor:
-        return torch.where(v < 0.5, 2 * v, 1 / (2 * (1 - v).clamp_min(1e-6))) if self.unbounded else v
-
-    def ray_range(self, rays: RayBatch) -> tuple[Tensor, Tensor]:
-        """Near and far distances ``[R]`` (rays that miss a bounded box get an empty range)."""
-        if self.unbounded:
-            near = torch.full((len(rays),), float(self.near), device=rays.device)
-            return near, torch.full_like(near, self.cfg.far * self.half)
-        t0, t1 = ray_aabb(rays.origins, rays.dirs, self.aabb)
-        t0 = t0.clamp_min(self.near)
-        return t0, torch.maximum(t1, t0)
-
-    def to_distance(self, s: Tensor, near: Tensor, far: Tensor) -> Tensor:
-        """Normalised distances ``s [R, K]`` in [0, 1] -> distances along the rays ``[R, K]``."""
-        g0, g1 = self._spacing(near / self.half)[:, None], self._spacing(far / self.half)[:, None]
-        return self._spacing_inverse(g0 + s * (g1 - g0)) * self.half
-
     # ------------------------------------------------------------------------- sampling
     def sample(self, field: Field, rays: RayBatch, training: bool = False, **_) -> PackedSamples:
         """``samples_per_ray`` packed samples on every ray (the field itself is not queried)."""
         c, n = self.cfg, len(rays)
-        near, far = self.ray_range(rays)
+        near, far = self.span.ray_range(rays)
         k0 = c.proposal_samples[0]
         s = torch.linspace(0.0, 1.0, k0 + 1, device=rays.device).expand(n, k0 + 1)
         if training:  # one random shift per ray keeps the uniform edges sorted
@@ -177,7 +156,7 @@ class ProposalSampler(nn.Module):
         levels = []
         counts = [*c.proposal_samples[1:], c.samples_per_ray]
         for network, count in zip(self.networks, counts):
-            t = self.to_distance(s, near, far)
+            t = self.span.to_distance(s, near, far)
             mid = 0.5 * (t[:, 1:] + t[:, :-1])
             points = rays.origins[:, None] + rays.dirs[:, None] * mid[..., None]
             with torch.set_grad_enabled(training and self.train_networks and torch.is_grad_enabled()):
@@ -185,12 +164,19 @@ class ProposalSampler(nn.Module):
                 weights = dense_weights(t, sigma)
             levels.append((s, weights))
             s = resample(s, weights.detach() ** self.anneal, count, jitter=training).detach()
-        t = self.to_distance(s, near, far)
+        t = self.span.to_distance(s, near, far)
         k = t.shape[-1] - 1
         ray_indices = torch.arange(n, device=rays.device).repeat_interleave(k)
         samples = PackedSamples(ray_indices, t[:, :-1].reshape(-1), t[:, 1:].reshape(-1), n)
         samples.proposals = Proposals(levels, s)
         return samples
+
+    def may_sample(self, u: Tensor, cell_length: Tensor, min_alpha: float = 1e-3) -> Tensor:
+        """``[N]`` bool: would the last proposal level place samples at field points ``u [N, 3]``?
+        True where its density stops at least ``min_alpha`` of the light over ``cell_length [N]``
+        (world units). Elsewhere the scene's field was never asked, and its density there means
+        nothing (bakes keep density only where this holds)."""
+        return self.networks[-1](u) * cell_length >= -math.log1p(-min_alpha)
 
     def loss(self, samples: PackedSamples, weights: Tensor) -> Tensor | None:
         """Training losses of one batch, from the scene field's ``weights [S]`` on ``samples``: the

@@ -1,0 +1,124 @@
+"""Baking a trained model: which blocks to keep, and their lattice values.
+
+A block is kept where the trained model itself shows matter: training rays are rendered with
+the run's own sampler and field (the one sample path everyone uses), and every block in which
+some sample carried a visible rendering weight is kept, grown by one block so trilinear blends
+and coarse steps near its faces see it (SNeRG and PlenOctrees cull by training-view visibility
+the same way). Probing the density alone would keep what the live renderer never shows: space
+the run's occupancy grid or proposal networks skip, where a hash-grid field's density is
+unconstrained, and the inside of solid matter. The kept blocks' lattice points then get the
+field's raw density and geometry features.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field as dataclass_field
+
+import torch
+from tqdm import tqdm
+
+from ..errors import NeuralFieldsError
+from ..model import SceneModel
+from ..render.rays import RayBatch
+from .lattice import BlockLattice, block_ids, cell_groups, dilate, lattice_points
+from .sampler import MarchConfig
+
+
+@dataclass
+class BakeConfig:
+    """What a bake keeps and how it renders (saved in the bake file)."""
+
+    resolution: int = 256  # lattice cells per axis of the field cube
+    block: int = 8  # cells per block edge
+    group: int = 4  # cells per edge of the groups rays step through (divides block)
+    visibility_rays: int = 1 << 19  # training rays rendered to find the blocks that show
+    min_weight: float = 1e-3  # a block shows when one of those rays puts this much weight in it
+    dilation: int = 1  # blocks added around every shown block
+    min_cell_alpha: float = 1e-3  # cells stopping less light than this are skipped when marching
+    shade_rays: bool = True  # colour once per ray from averaged features (see render.evaluate)
+    march: MarchConfig = dataclass_field(default_factory=MarchConfig)
+
+    def check(self) -> "BakeConfig":
+        if self.block < 1 or self.resolution % self.block or self.resolution < 2 * self.block or self.block % self.group:
+            raise NeuralFieldsError(f"bake resolution {self.resolution} must be a multiple of the block size "
+                                    f"{self.block} and at least two blocks, "
+                                    f"and the group size {self.group} must divide the block size")
+        return self
+
+
+@torch.no_grad()
+def visible_blocks(model: SceneModel, cfg: BakeConfig, chunk: int = 8192, progress: bool = False,
+                   seed: int = 0) -> torch.Tensor:
+    """``[nb, nb, nb]`` bool (z, y, x): blocks where rendered training rays put weight ``>= min_weight``.
+
+    ``visibility_rays`` random pixels, spread evenly over the training cameras, are rendered with
+    the model's own renderer; each camera's rays carry its image id (appearance codes)."""
+    device = model.device
+    nb = cfg.resolution // cfg.block
+    best = torch.zeros(nb**3, device=device)
+    cameras = model.info.cameras
+    per_camera = max(1, math.ceil(cfg.visibility_rays / len(cameras)))
+    generator = torch.Generator(device=device).manual_seed(seed)
+    model.field.eval()
+    bar = tqdm(total=len(cameras), desc="bake: visible blocks", unit="view", disable=not progress, dynamic_ncols=True)
+    for i in range(len(cameras)):
+        camera = cameras[torch.tensor([i])].to(device)
+        pixels = int(camera.width[0]) * int(camera.height[0])
+        picked = torch.randint(0, pixels, (min(per_camera, pixels),), generator=generator, device=device)
+        for start in range(0, len(picked), chunk):
+            pix = picked[start:start + chunk]
+            origins, dirs = camera.pixel_rays(0, pix)
+            ids = torch.full((len(pix),), i, dtype=torch.long, device=device)
+            out = model.renderer.render_rays(model.field, RayBatch(origins, dirs, None, ids))
+            best.scatter_reduce_(0, block_ids(out.per_sample.x, cfg.resolution, cfg.block), out.weights, "amax")
+        bar.update()
+    bar.close()
+    return dilate(best.reshape(nb, nb, nb) >= cfg.min_weight, cfg.dilation)
+
+
+@torch.no_grad()
+def bake_lattice(model: SceneModel, keep: torch.Tensor, cfg: BakeConfig, chunk: int = 1 << 17) -> BlockLattice:
+    """The lattice of the blocks ``keep [nb, nb, nb]``: the field's raw density and features at
+    their lattice points, queried in chunks of ``chunk`` points, and the cells whose densest
+    corner stops at least ``min_cell_alpha`` of the light crossing one cell."""
+    device, b = model.device, cfg.block
+    ids = keep.reshape(-1).nonzero()[:, 0]
+    block_index = torch.full((keep.numel(),), -1, dtype=torch.int32, device=device)
+    block_index[ids] = torch.arange(len(ids), dtype=torch.int32, device=device)
+    points = lattice_points(ids, cfg.resolution, b)
+    density = torch.empty(len(points), device=device)
+    features = torch.empty(len(points), model.field.geo_dim, device=device)
+    for start in range(0, len(points), chunk):
+        raw, geo = model.field.raw_density(points[start:start + chunk])
+        density[start:start + chunk], features[start:start + chunk] = raw, geo
+    # A cell's length in world units (contracted cells grow with distance): its block's world
+    # diagonal over the block's cell diagonal.
+    corners = points.reshape(len(ids), -1, 3)[:, [0, -1]]
+    world = model.space.inverse(corners.reshape(-1, 3)).reshape(len(ids), 2, 3)
+    cell_length = (world[:, 1] - world[:, 0]).norm(dim=-1) / (b * math.sqrt(3))
+    sigma = model.field.density_activation(density).reshape(len(ids), 1, b + 1, b + 1, b + 1)
+    densest = torch.nn.functional.max_pool3d(sigma, 2, 1)[:, 0]  # [K, b, b, b] (z, y, x)
+    cells = (densest * cell_length[:, None, None, None] >= -math.log1p(-cfg.min_cell_alpha)).reshape(-1)
+    # Only where the run's sampler would put samples: elsewhere the field's density was never
+    # trained (a hash grid's collisions leave it anything), and the live render never sees it.
+    may_sample = getattr(model.sampler, "may_sample", None)
+    if may_sample is not None:
+        centres = (points.reshape(len(ids), b + 1, b + 1, b + 1, 3)[:, :-1, :-1, :-1] + 1.0 / cfg.resolution)
+        centres = centres.reshape(-1, 3)
+        lengths = cell_length.repeat_interleave(b**3)
+        for start in range(0, len(centres), chunk):
+            part = slice(start, start + chunk)
+            cells[part] &= may_sample(centres[part], lengths[part])
+    groups = cell_groups(cells, block_index, cfg.resolution, b, cfg.group)
+    return BlockLattice(cfg.resolution, b, block_index, density, features, cells, cfg.group, groups)
+
+
+def bake(model: SceneModel, cfg: BakeConfig | None = None, progress: bool = False) -> BlockLattice:
+    """Bake a trained static model (see the module doc)."""
+    cfg = (cfg or BakeConfig()).check()
+    if model.info.dynamic:
+        raise NeuralFieldsError("dynamic runs are not baked: they render with the live field (a bake holds one time)")
+    if model.field.in_dim != 3:
+        raise NeuralFieldsError(f"only 3D fields are baked (this field takes {model.field.in_dim}-D points)")
+    return bake_lattice(model, visible_blocks(model, cfg, progress=progress), cfg)

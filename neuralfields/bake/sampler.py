@@ -1,0 +1,123 @@
+"""Marching a baked lattice: samples only in kept blocks, rays stopped once they are opaque.
+
+Rays take coarse steps of about one block in the normalised distance of
+:class:`~neuralfields.render.samplers.span.RaySpan` (linear in a box; linear then in disparity in
+contracted space, where it tracks field coordinates). A step whose midpoint lies in a kept block
+is occupied. Occupied steps are processed in waves, front to back: each live ray takes its next
+few occupied steps, each cut into fine samples (about one per lattice cell) whose densities come
+from the lattice; a ray leaves once its transmittance falls below a bar, and samples that cannot
+show (weight below another bar) are dropped; fine samples are taken only in cells the bake
+marked as possibly visible. The scene renders with a fraction of the samples
+and none of the hash-grid work of the live field.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor, nn
+
+from ..errors import NeuralFieldsError
+from ..fields.base import Field
+from ..render.compositing import render_weights
+from ..render.marching import PackedSamples, sample_ranks
+from ..render.rays import RayBatch
+from ..render.samplers.span import RaySpan
+from .lattice import BlockLattice
+
+
+@dataclass
+class MarchConfig:
+    """How the baked sampler steps through the lattice."""
+
+    # Coarse steps per cell group: a step up to two groups long has its midpoint within one group
+    # of everything it crosses, and marked groups are grown by one group.
+    steps_per_group: float = 0.5
+    samples_per_step: int = 8  # fine samples in each occupied coarse step (groups of 4: one per cell)
+    steps_per_wave: int = 4  # occupied coarse steps each live ray takes per wave
+    stop_transmittance: float = 1e-4  # a ray whose transmittance falls below this takes no more steps
+    drop_weight: float = 1e-4  # samples weighing less than this are left out
+
+
+class BakedSampler(nn.Module):
+    """Packed samples in the kept blocks of ``lattice`` for rays through ``space`` (see module doc)."""
+
+    initial_samples_per_ray = 0
+
+    def __init__(self, lattice: BlockLattice, space, span: RaySpan, cfg: MarchConfig | None = None):
+        super().__init__()
+        self.lattice, self.space, self.span, self.cfg = lattice, space, span, cfg or MarchConfig()
+        extent = lattice.resolution // lattice.group
+        if not span.unbounded:
+            # Bounded rays are clipped to the box around the kept blocks: most pixels of an object
+            # miss it, and the rest march only across it.
+            kept = (lattice.block_index.reshape((lattice.blocks,) * 3) >= 0).nonzero()  # (z, y, x)
+            if len(kept):
+                lo, hi = kept.amin(0).flip(0), kept.amax(0).flip(0) + 1  # (x, y, z) block corners
+                box = torch.stack([lo, hi]).float() * (2.0 / lattice.blocks) - 1.0
+                span.aabb.copy_(space.inverse(box))
+                extent = int((hi - lo).max()) * (lattice.block // lattice.group)
+        # Coarse steps of two groups along the longest chord (sqrt(3) box widths).
+        self.steps = max(1, int(math.ceil(self.cfg.steps_per_group * extent * math.sqrt(3))))
+        self.step_size = span.diagonal / (lattice.resolution * math.sqrt(3))
+
+    def update(self, step: int, field: Field) -> None:
+        pass
+
+    def occupied_steps(self, rays: RayBatch) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+        """The occupied coarse steps of the rays that cross the kept blocks' box, one row per step
+        sorted by ray then distance: ray ``[M]``, start and end distances ``[M]``, and the step's
+        rank among its ray's occupied steps ``[M]``."""
+        near, far = self.span.ray_range(rays)
+        live = (far > near).nonzero()[:, 0]
+        s = torch.linspace(0.0, 1.0, self.steps + 1, device=rays.device).expand(len(live), -1)
+        t = self.span.to_distance(s, near[live], far[live])  # [L, K + 1]
+        mid = 0.5 * (t[:, 1:] + t[:, :-1])
+        points = rays.origins[live, None] + rays.dirs[live, None] * mid[..., None]
+        occupied = self.lattice.occupied_groups(points.reshape(-1, 3), self.space).reshape(len(live), -1)
+        rows, cols = (occupied & (t[:, 1:] > t[:, :-1])).nonzero(as_tuple=True)
+        return live[rows], t[rows, cols], t[rows, cols + 1], sample_ranks(rows)
+
+    def sample(self, field: Field, rays: RayBatch, training: bool = False, **_) -> PackedSamples:
+        """Packed samples of ``rays`` (rendering only: a baked lattice is not trained)."""
+        if training:
+            raise NeuralFieldsError("a baked field renders only; train the run's own field")
+        c, n, device = self.cfg, len(rays), rays.device
+        ray, t0, t1, rank = self.occupied_steps(rays)
+        # Waves: the occupied steps of rank [w W, (w + 1) W) of every ray, contiguous after one sort
+        # and ordered by ray then distance within each wave (what compositing expects).
+        w = c.steps_per_wave
+        wave = torch.div(rank, w, rounding_mode="floor")
+        order = torch.sort((wave * n + ray) * w + rank % w).indices
+        ray, t0, t1, wave = ray[order], t0[order], t1[order], wave[order]
+        bounds = torch.searchsorted(wave, torch.arange(int(wave.max()) + 2 if len(wave) else 1, device=device)).tolist()
+        log_t = torch.zeros(n, device=device)  # log transmittance of each ray before the current wave
+        log_stop = math.log(c.stop_transmittance)
+        frac = torch.arange(c.samples_per_step + 1, device=device, dtype=t0.dtype) / c.samples_per_step
+        parts: list[PackedSamples] = []
+        for lo, hi in zip(bounds[:-1], bounds[1:]):
+            r, a, b = ray[lo:hi], t0[lo:hi], t1[lo:hi]
+            alive = (log_t > log_stop)[r]
+            if not bool(alive.any()):
+                break  # a ray with steps in a later wave has steps in this one
+            r, a, b = r[alive], a[alive], b[alive]
+            edges = a[:, None] + (b - a)[:, None] * frac[None]  # [m, F + 1]
+            part = PackedSamples(r.repeat_interleave(c.samples_per_step), edges[:, :-1].reshape(-1),
+                                 edges[:, 1:].reshape(-1), n)
+            x, keep = self.lattice.occupied_cells(part.midpoints(rays.origins, rays.dirs), self.space)
+            part, x = part.select(keep), x[keep]  # fine samples only in cells that may show
+            sigma = field.density_activation(self.lattice.raw_density(x))
+            weights, _, _ = render_weights(part.t_starts, part.t_ends, sigma, part.ray_indices)
+            shown = weights * torch.exp(log_t)[part.ray_indices] > c.drop_weight
+            parts.append(part.select(shown))
+            tau = (sigma * (part.t_ends - part.t_starts)).clamp(max=1e4)
+            log_t = log_t.index_add(0, part.ray_indices, -tau)
+        if not parts:
+            empty = torch.zeros(0, device=device)
+            return PackedSamples(empty.long(), empty, empty, n)
+        ray_indices = torch.cat([p.ray_indices for p in parts])
+        order = torch.sort(ray_indices, stable=True).indices  # waves run front to back along each ray
+        return PackedSamples(ray_indices[order], torch.cat([p.t_starts for p in parts])[order],
+                             torch.cat([p.t_ends for p in parts])[order], n)

@@ -1,0 +1,132 @@
+"""Bake files in a run folder, tied to the checkpoint they came from, and the model that renders one.
+
+``<run>/baked/step_XXXXXX.pt`` holds the lattice of checkpoint ``step_XXXXXX.pt``, its bake
+settings and a fingerprint of the trained weights it was baked from (a SHA-256 over the field's
+and appearance codes' tensors), so a bake is used only with the very weights it caches: a file
+baked from other weights is refused in one line. :func:`render_model` is what ``render``,
+``eval --baked`` and the viewer call: the newest bake of the checkpoint, baked and saved on the
+spot when there is none, or the live field with ``exact`` (and always for dynamic runs).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import time
+from pathlib import Path
+from typing import Callable
+
+import torch
+
+from ..config import from_dict
+from ..errors import NeuralFieldsError, file_error
+from ..model import SceneModel, load_model
+from ..render import Renderer
+from ..render.samplers.span import RaySpan
+from ..run.checkpoints import save_atomic
+from .build import BakeConfig, bake
+from .field import BakedField
+from .lattice import BlockLattice
+from .sampler import BakedSampler
+
+BAKE_DIR = "baked"
+FORMAT = 1
+KEEP = 2  # bake files kept per run (older checkpoints' bakes are deleted)
+
+
+def fingerprint(state: dict) -> str:
+    """SHA-256 (hex, 16 digits) of the trained tensors a bake caches: the field and appearance codes."""
+    digest = hashlib.sha256()
+    for part in ("field", "appearance"):
+        for name, tensor in sorted((state.get(part) or {}).items()):
+            digest.update(f"{part}.{name}".encode())
+            digest.update(tensor.detach().cpu().contiguous().view(torch.uint8).numpy().tobytes())
+    return digest.hexdigest()[:16]
+
+
+def bake_path(run_dir: str | Path, step: int) -> Path:
+    return Path(run_dir) / BAKE_DIR / f"step_{int(step):06d}.pt"
+
+
+def save_bake(path: str | Path, lattice: BlockLattice, cfg: BakeConfig, state: dict, seconds: float) -> Path:
+    """Write a bake file atomically; older bakes in the same folder beyond the newest ``KEEP`` go."""
+    path = save_atomic({"format": FORMAT, "fingerprint": fingerprint(state), "step": int(state.get("step", 0)),
+                        "config": dataclasses.asdict(cfg), "lattice": lattice.state(), "seconds": float(seconds)},
+                       path)
+    for old in sorted(path.parent.glob("step_*.pt"))[:-KEEP]:
+        old.unlink(missing_ok=True)
+    return path
+
+
+def read_bake(path: str | Path, state: dict) -> tuple[BlockLattice, BakeConfig]:
+    """The lattice and settings of bake file ``path``, refused unless it was baked from ``state``'s weights."""
+    try:
+        data = torch.load(path, map_location="cpu", weights_only=True)
+    except FileNotFoundError:
+        raise file_error(path, "bake file not found") from None
+    except Exception as exc:  # truncated or foreign files raise many types
+        raise file_error(path, f"unreadable bake file ({type(exc).__name__})") from None
+    if not isinstance(data, dict) or data.get("format") != FORMAT or "lattice" not in data:
+        raise file_error(path, "not a neuralfields bake file (or one of another version): bake again")
+    if data["fingerprint"] != fingerprint(state):
+        raise file_error(path, f"baked from other weights (step {data['step']}) than this checkpoint "
+                               f"(step {state.get('step', '?')}): bake again with 'neuralfields bake RUN' or use --exact")
+    return BlockLattice.from_state(data["lattice"]), from_dict(BakeConfig, data["config"], str(path))
+
+
+def baked_model(model: SceneModel, lattice: BlockLattice, cfg: BakeConfig) -> SceneModel:
+    """A model that renders ``model``'s scene from ``lattice`` (same space, appearance codes and
+    colour head; the live field stays reachable as ``field.source``)."""
+    device = model.device
+    lattice = lattice.to(device)
+    span = RaySpan(model.space, model.info.aabb, model.cfg.data.near, model.cfg.render.far).to(device)
+    sampler = BakedSampler(lattice, model.space, span, cfg.march)
+    field = BakedField(model.field, lattice).eval()
+    renderer = Renderer(sampler, model.space, model.cfg.render, model.appearance, cfg.shade_rays)
+    return SceneModel(field, sampler, renderer, model.space, model.info, model.cfg)
+
+
+def bake_run(model: SceneModel, state: dict, run_dir: str | Path, cfg: BakeConfig | None = None,
+             out: str | Path | None = None, progress: bool = False) -> tuple[BlockLattice, Path, float]:
+    """Bake ``model`` (loaded from ``state``) and save it as the run's bake of that checkpoint
+    (or to ``out``); returns the lattice, the file and the seconds it took."""
+    cfg = cfg or BakeConfig()
+    start = time.perf_counter()
+    lattice = bake(model, cfg, progress=progress)
+    seconds = time.perf_counter() - start
+    path = save_bake(out or bake_path(run_dir, state.get("step", 0)), lattice, cfg, state, seconds)
+    return lattice, path, seconds
+
+
+def render_model(run_dir: str | Path, device: torch.device | str = "cpu", exact: bool = False,
+                 checkpoint: str | Path | None = None, bake_file: str | Path | None = None,
+                 progress: bool = False, say: Callable[[str], None] = print) -> tuple[SceneModel, dict, str]:
+    """The model to render a run with, its checkpoint state and one line on which it is.
+
+    The run's bake of the checkpoint when it exists and matches; otherwise the checkpoint is
+    baked now and the bake saved for next time (``say`` announces it). ``bake_file`` names a bake
+    to use instead, which must match. ``exact`` or a dynamic run: the live field.
+    """
+    model, state = load_model(run_dir, checkpoint, device)
+    step = state.get("step", "?")
+    if exact or model.info.dynamic:
+        if bake_file is not None:
+            raise NeuralFieldsError("--baked and --exact exclude each other" if exact
+                                    else f"{bake_file}: dynamic runs render with the live field; drop --baked")
+        return model, state, f"live field (step {step}{', dynamic run' if model.info.dynamic else ''})"
+    if bake_file is not None:
+        lattice, cfg = read_bake(bake_file, state)
+        return baked_model(model, lattice, cfg), state, f"baked {bake_file}"
+    path = bake_path(run_dir, state.get("step", 0))
+    if path.is_file():
+        try:
+            lattice, cfg = read_bake(path, state)
+            return baked_model(model, lattice, cfg), state, f"baked {path}"
+        except NeuralFieldsError as exc:
+            say(f"rebaking: {exc}")
+    say(f"baking step {step} for fast rendering (once; 'neuralfields bake' does it ahead, --exact skips it)")
+    lattice, path, seconds = bake_run(model, state, run_dir, progress=progress)
+    cfg = BakeConfig()
+    say(f"baked in {seconds:.1f} s: {lattice.kept_blocks} blocks, {lattice.nbytes / 2**20:.0f} MiB -> {path}")
+    return baked_model(model, lattice, cfg), state, f"baked {path}"
+
