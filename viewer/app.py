@@ -160,7 +160,7 @@ def build_app(root: str | Path, max_resolution: int | None = None, config: Viewe
         if max_resolution < MIN_SIDE:
             raise NeuralFieldsError(f"--max-resolution: expected at least {MIN_SIDE} pixels, got {max_resolution}")
         cfg = replace(cfg, max_resolution=int(max_resolution))
-    viewer = Viewer(cfg, RunLibrary(root, cfg.cached_runs, cfg.device), OutputFiles(cfg.output_dir, cfg.keep_files))
+    viewer = Viewer(cfg, RunLibrary(root, cfg.cached_runs, cfg.device, cfg.exact), OutputFiles(cfg.output_dir, cfg.keep_files))
     library = viewer.library
     newest = NewestRequests(cfg.sessions)
     names = library.names()
@@ -251,7 +251,7 @@ def build_app(root: str | Path, max_resolution: int | None = None, config: Viewe
         path = make_path(kind, run.model.info, PathSettings(seconds=seconds, fps=fps, width=w, height=h))
         out = viewer.files.new(f"{kind}", ".mp4")
         with viewer.lock:
-            summary = render_video(run.model, path, out, (check_output(output),), progress=False)
+            summary = render_video(run.picture_model, path, out, (check_output(output),), progress=False)
         return str(out), (f"{kind}: {len(path)} frames of {path.width}x{path.height} {output} in "
                           f"{summary['render_seconds']:.1f} s ({summary['frames_per_second']:.2f} frames/s)")
 

@@ -49,6 +49,7 @@ class ViewerConfig:
     keep_files: int = 64  # older files in output_dir are deleted
     threads: int | None = None  # torch CPU threads for the server process; None keeps torch's default
     device: str = "cpu"  # where models render (the CLI resolves --device auto to a concrete device)
+    exact: bool = False  # views and videos with the live field instead of the run's bake (made on first load)
 
     def resolved(self) -> "ViewerConfig":
         """A copy whose ``output_dir`` exists (created in the temporary folder when unset)."""
@@ -152,7 +153,7 @@ def run_size(run: LoadedRun, side: int) -> tuple[int, int]:
 
 def render_picture(run: LoadedRun, path: CameraPath, output: str, style: VisualStyle) -> np.ndarray:
     """``uint8 [H, W, 3]`` of the path's single frame, coloured by the export layer."""
-    return next(iter(render_path(run.model, path, (output,), style=style, progress=False)))[output]
+    return next(iter(render_path(run.picture_model, path, (output,), style=style, progress=False)))[output]
 
 
 # ------------------------------------------------------------------------------------ errors

@@ -7,6 +7,7 @@ names are looked up here, so no path typed in a page reaches the file system.
 from __future__ import annotations
 
 import json
+import logging
 import math
 import threading
 import time
@@ -18,8 +19,11 @@ import numpy as np
 
 from neuralfields.camera_paths import SceneFrame, estimate_scene_frame, vertical_fov
 from neuralfields.errors import NeuralFieldsError
+from neuralfields.bake import fast_model
 from neuralfields.model import SceneModel, load_model
 from neuralfields.run.checkpoints import list_checkpoints
+
+log = logging.getLogger("neuralfields.viewer")
 
 SEARCH_DEPTH = 2  # runs/<run> and runs/<group>/<run>
 SHOWN_ABOVE = ("steps", "num_parameters")  # summary.json keys the info table already shows
@@ -65,10 +69,16 @@ def _checkpoint_stamp(path: Path) -> tuple[str, float] | None:
 class LoadedRun:
     name: str
     path: Path
-    model: SceneModel
+    model: SceneModel  # the live field (meshes, point clouds, facts)
     state: dict
     frame: SceneFrame  # orbit centre, up, median distance and per-camera angles of the training cameras
     stamp: tuple[str, float] | None
+    view_model: SceneModel | None = None  # what pictures and videos render with: the run's bake, or the model
+    renderer: str = "live field"  # which one, in words
+
+    @property
+    def picture_model(self) -> SceneModel:
+        return self.view_model or self.model
 
     @property
     def dynamic(self) -> bool:
@@ -88,14 +98,14 @@ class LoadedRun:
 class RunLibrary:
     """Runs under ``root`` and the few most recently used models, loaded on demand."""
 
-    def __init__(self, root: str | Path, capacity: int = 2, device: str = "cpu"):
+    def __init__(self, root: str | Path, capacity: int = 2, device: str = "cpu", exact: bool = False):
         self.root = Path(root)
         self.capacity = max(1, capacity)
         self.runs = find_runs(self.root)
         if not self.runs:
             raise NeuralFieldsError(f"{self.root}: no run folders (folders with config.json) found")
         self._loaded: OrderedDict[str, LoadedRun] = OrderedDict()
-        self.device = device
+        self.device, self.exact = device, exact
         self._lock = threading.Lock()
 
     def names(self, rescan: bool = False) -> list[str]:
@@ -117,9 +127,12 @@ class RunLibrary:
             raise NeuralFieldsError(f"run '{name}' is gone (no config.json any more)")
         return path
 
-    def _load(self, folder: Path) -> tuple[SceneModel, dict]:
-        """The one place the viewer reads a model from a run folder (a faster renderer plugs in here)."""
-        return load_model(folder, device=self.device)
+    def _load(self, folder: Path) -> tuple[SceneModel, dict, SceneModel, str]:
+        """The one place the viewer reads a model from a run folder: the live model, its state, and
+        the model pictures render with (the run's bake, made on first use, unless ``exact``)."""
+        model, state = load_model(folder, device=self.device)
+        view, how = fast_model(model, state, folder, exact=self.exact, say=log.info)
+        return model, state, view, how
 
     def get(self, name: str | None) -> LoadedRun:
         """The loaded run, reloaded when a newer checkpoint appeared; least recently used ones are dropped."""
@@ -128,9 +141,9 @@ class RunLibrary:
             stamp = _checkpoint_stamp(path)
             run = self._loaded.get(name)
             if run is None or (stamp is not None and stamp != run.stamp):
-                model, state = self._load(path)
+                model, state, view, how = self._load(path)
                 frame = estimate_scene_frame(model.info.cameras, model.info.aabb)
-                run = LoadedRun(name, path, model, state, frame, stamp)
+                run = LoadedRun(name, path, model, state, frame, stamp, view, how)
                 self._loaded[name] = run
             self._loaded.move_to_end(name)
             while len(self._loaded) > self.capacity:
@@ -220,6 +233,7 @@ def describe_run(run: LoadedRun) -> str:
         f"| parameters | {run.model.field.num_parameters:,} |",
         f"| training steps | {_figure(run.state.get('step', '?'))} of {_figure(cfg.train.steps)} |",
         f"| {checkpoint_note(run).replace('checkpoint ', 'checkpoint | ', 1)} |",
+        f"| views render with | {run.renderer} |",
         f"| training cameras | {len(cams)} at {int(cams.width[0])}x{int(cams.height[0])} |",
         f"| dynamic | {'yes (time slider)' if info.dynamic else 'no'} |",
     ]

@@ -9,7 +9,7 @@ from .build import BakeConfig, bake
 from .field import BakedField
 from .lattice import BlockLattice
 from .sampler import BakedSampler, MarchConfig
-from .store import bake_path, bake_run, baked_model, read_bake, render_model
+from .store import bake_path, bake_run, baked_model, read_bake, fast_model
 
 __all__ = ["BakeConfig", "BakedField", "BakedSampler", "BlockLattice", "MarchConfig", "bake", "bake_path",
-           "bake_run", "baked_model", "read_bake", "render_model"]
+           "bake_run", "baked_model", "fast_model", "read_bake"]

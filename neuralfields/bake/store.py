@@ -3,7 +3,7 @@
 ``<run>/baked/step_XXXXXX.pt`` holds the lattice of checkpoint ``step_XXXXXX.pt``, its bake
 settings and a fingerprint of the trained weights it was baked from (a SHA-256 over the field's
 and appearance codes' tensors), so a bake is used only with the very weights it caches: a file
-baked from other weights is refused in one line. :func:`render_model` is what ``render``,
+baked from other weights is refused in one line. :func:`fast_model` is what ``render``,
 ``eval --baked`` and the viewer call: the newest bake of the checkpoint, baked and saved on the
 spot when there is none, or the live field with ``exact`` (and always for dynamic runs).
 """
@@ -20,7 +20,7 @@ import torch
 
 from ..config import from_dict
 from ..errors import NeuralFieldsError, file_error
-from ..model import SceneModel, load_model
+from ..model import SceneModel
 from ..render import Renderer
 from ..render.samplers.span import RaySpan
 from ..run.checkpoints import save_atomic
@@ -82,7 +82,7 @@ def baked_model(model: SceneModel, lattice: BlockLattice, cfg: BakeConfig) -> Sc
     span = RaySpan(model.space, model.info.aabb, model.cfg.data.near, model.cfg.render.far).to(device)
     sampler = BakedSampler(lattice, model.space, span, cfg.march)
     field = BakedField(model.field, lattice).eval()
-    renderer = Renderer(sampler, model.space, model.cfg.render, model.appearance, cfg.shade_rays)
+    renderer = Renderer(sampler, model.space, model.cfg.render, model.appearance, cfg.ray_color_below)
     return SceneModel(field, sampler, renderer, model.space, model.info, model.cfg)
 
 
@@ -90,7 +90,7 @@ def bake_run(model: SceneModel, state: dict, run_dir: str | Path, cfg: BakeConfi
              out: str | Path | None = None, progress: bool = False) -> tuple[BlockLattice, Path, float]:
     """Bake ``model`` (loaded from ``state``) and save it as the run's bake of that checkpoint
     (or to ``out``); returns the lattice, the file and the seconds it took."""
-    cfg = cfg or BakeConfig()
+    cfg = (cfg or BakeConfig()).resolved(model.field)
     start = time.perf_counter()
     lattice = bake(model, cfg, progress=progress)
     seconds = time.perf_counter() - start
@@ -98,35 +98,33 @@ def bake_run(model: SceneModel, state: dict, run_dir: str | Path, cfg: BakeConfi
     return lattice, path, seconds
 
 
-def render_model(run_dir: str | Path, device: torch.device | str = "cpu", exact: bool = False,
-                 checkpoint: str | Path | None = None, bake_file: str | Path | None = None,
-                 progress: bool = False, say: Callable[[str], None] = print) -> tuple[SceneModel, dict, str]:
-    """The model to render a run with, its checkpoint state and one line on which it is.
+def fast_model(model: SceneModel, state: dict, run_dir: str | Path, exact: bool = False,
+               bake_file: str | Path | None = None, cfg: BakeConfig | None = None, progress: bool = False,
+               say: Callable[[str], None] = print) -> tuple[SceneModel, str]:
+    """The model to render ``model`` (loaded from ``state`` in ``run_dir``) with, and one line on which it is.
 
-    The run's bake of the checkpoint when it exists and matches; otherwise the checkpoint is
+    The run's bake of that checkpoint when it exists and matches; otherwise the checkpoint is
     baked now and the bake saved for next time (``say`` announces it). ``bake_file`` names a bake
-    to use instead, which must match. ``exact`` or a dynamic run: the live field.
+    to use instead, which must match. ``exact`` or a dynamic run: ``model`` itself.
     """
-    model, state = load_model(run_dir, checkpoint, device)
     step = state.get("step", "?")
     if exact or model.info.dynamic:
         if bake_file is not None:
             raise NeuralFieldsError("--baked and --exact exclude each other" if exact
                                     else f"{bake_file}: dynamic runs render with the live field; drop --baked")
-        return model, state, f"live field (step {step}{', dynamic run' if model.info.dynamic else ''})"
+        return model, f"live field (step {step}{', dynamic run' if model.info.dynamic else ''})"
     if bake_file is not None:
-        lattice, cfg = read_bake(bake_file, state)
-        return baked_model(model, lattice, cfg), state, f"baked {bake_file}"
+        lattice, baked_cfg = read_bake(bake_file, state)
+        return baked_model(model, lattice, baked_cfg), f"baked field {bake_file}"
     path = bake_path(run_dir, state.get("step", 0))
     if path.is_file():
         try:
-            lattice, cfg = read_bake(path, state)
-            return baked_model(model, lattice, cfg), state, f"baked {path}"
+            lattice, baked_cfg = read_bake(path, state)
+            return baked_model(model, lattice, baked_cfg), f"baked field {path}"
         except NeuralFieldsError as exc:
-            say(f"rebaking: {exc}")
+            say(f"baking again: {exc}")
     say(f"baking step {step} for fast rendering (once; 'neuralfields bake' does it ahead, --exact skips it)")
-    lattice, path, seconds = bake_run(model, state, run_dir, progress=progress)
-    cfg = BakeConfig()
-    say(f"baked in {seconds:.1f} s: {lattice.kept_blocks} blocks, {lattice.nbytes / 2**20:.0f} MiB -> {path}")
-    return baked_model(model, lattice, cfg), state, f"baked {path}"
-
+    cfg = (cfg or BakeConfig()).resolved(model.field)
+    lattice, path, seconds = bake_run(model, state, run_dir, cfg, progress=progress)
+    say(f"baked in {seconds:.1f} s: {lattice.kept_blocks:,} blocks, {lattice.nbytes / 2**20:.0f} MiB -> {path}")
+    return baked_model(model, lattice, cfg), f"baked field {path}"

@@ -14,7 +14,7 @@ import warnings
 
 from ..errors import NeuralFieldsError
 
-COMMANDS = ["train", "eval", "render", "export", "fit", "distill", "view", "fields", "process"]  # module names in this package, in help order
+COMMANDS = ["train", "eval", "render", "bake", "export", "fit", "distill", "view", "fields", "process"]  # module names in this package, in help order
 
 
 def _one_line_warning(message, category, filename, lineno, line=None):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import copy
 
+from ..bake import fast_model
 from ..data import load_data
 from ..model import load_model
 from ..run.evaluation import evaluate_model
@@ -19,6 +20,8 @@ def register(sub) -> None:
     p.add_argument("--data", help="evaluate on another dataset folder in the same world frame (e.g. your own "
                                   "held-out photos) instead of the run's own data")
     p.add_argument("--max-images", type=positive_int, help="evaluate only the first N images")
+    p.add_argument("--baked", action="store_true",
+                   help="score the run's bake (made on first use) instead of the live field")
     p.add_argument("--no-progress", action="store_true")
     add_device_argument(p)
     p.set_defaults(handler=run)
@@ -27,6 +30,8 @@ def register(sub) -> None:
 def run(args: argparse.Namespace) -> int:
     require_run(args.run)
     model, state = load_model(args.run, device=device_from(args))
+    if args.baked:
+        model, how = fast_model(model, state, args.run, progress=not args.no_progress)
     data = model.cfg.data
     if args.data:
         data = copy.deepcopy(data)
@@ -36,7 +41,8 @@ def run(args: argparse.Namespace) -> int:
     out_dir = args.run / "eval" / (args.split if not args.data else f"{args.split}-{scene.root.name if scene.root else 'data'}")
     result = evaluate_model(model, scene, indices, out_dir, progress=not args.no_progress,
                             appearance_protocol=model.appearance is not None)
-    result.update(split=args.split, step=state["step"], run=str(args.run), data=str(data.path or "demo"))
+    result.update(split=args.split, step=state["step"], run=str(args.run), data=str(data.path or "demo"),
+                  renderer="baked" if args.baked else "live")
     write_json_atomic(out_dir / "metrics.json", result)
     print(f"{args.split}: PSNR {result['psnr']:.2f} dB, SSIM {result['ssim']:.4f} over {len(result['images'])} images "
           f"(step {state['step']}); written to {out_dir}/metrics.json")

@@ -81,12 +81,16 @@ def register(sub) -> None:
     p.add_argument("--depth-range", metavar="NEAR:FAR", help="fixed depth colour range (default: estimated from a few frames)")
     p.add_argument("--colormap", default="turbo", help="depth colour map: turbo, viridis, gray")
     p.add_argument("--out", required=True, help="video.mp4, video.gif, or a folder for PNG frames")
+    p.add_argument("--exact", action="store_true",
+                   help="render with the live field instead of the run's bake (which is made on first use)")
+    p.add_argument("--baked", type=Path, metavar="FILE", help="render with this bake file (it must match the checkpoint)")
     p.add_argument("--no-progress", action="store_true")
     add_device_argument(p)
     p.set_defaults(handler=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    from ..bake import fast_model
     from ..export.video import LAYOUTS, VisualStyle, parse_outputs, render_video, writer_kind
     from ..model import load_model
 
@@ -107,13 +111,16 @@ def run(args: argparse.Namespace) -> int:
                             turns=number_flag(args.turns, "--turns"))
     require_run(args.run)
     model, state = load_model(args.run, device=device_from(args))
+    model, how = fast_model(model, state, args.run, exact=args.exact, bake_file=args.baked,
+                            progress=not args.no_progress)
     if settings.time_range is not None and not model.info.dynamic:
         warnings.warn("--time ignored: this run's field is static")
     path = make_path(args.path, model.info, settings)
     style = VisualStyle(depth_range=depth_range, colormap=args.colormap)
     summary = render_video(model, path, out, outputs, args.layout, style, progress=not args.no_progress,
-                           extra={"run": str(args.run), "step": state.get("step"), "path_spec": str(args.path)})
+                           extra={"run": str(args.run), "step": state.get("step"), "path_spec": str(args.path),
+                                  "renderer": how})
     files = ", ".join(summary["files"])
     print(f"{len(path)} frames of {path.width}x{path.height} at {path.fps:g} fps ({summary['frames_per_second']:.2f} "
-          f"frames/s rendered) -> {files}")
+          f"frames/s rendered, {how}) -> {files}")
     return 0

@@ -26,6 +26,8 @@ def register(sub) -> None:
                    help="serve a non-loopback --host without a login (anyone who reaches the port sees your runs)")
     p.add_argument("--max-resolution", default="1024", metavar="PIXELS",
                    help="largest image side in pixels the page may request (default 1024)")
+    p.add_argument("--exact", action="store_true",
+                   help="render views with the live field, not the run's bake (made when a run is first opened)")
     p.add_argument("--threads", metavar="N",
                    help="torch CPU threads (default: torch's choice; 1 is often faster on a busy machine)")
     add_device_argument(p)
@@ -56,5 +58,5 @@ def run(args: argparse.Namespace) -> int:
     check_exposure(args.host, auth, args.no_auth)  # before the device and the runs are touched
     device = str(device_from(args))
     launch(args.runs, host=args.host, port=port, max_resolution=max_resolution,
-           config=ViewerConfig(threads=threads, device=device), auth=auth, open_access=args.no_auth)
+           config=ViewerConfig(threads=threads, device=device, exact=args.exact), auth=auth, open_access=args.no_auth)
     return 0

@@ -101,8 +101,8 @@ def color_of(field: Field, x: Tensor, d: Tensor, geo: Tensor, t: Tensor | None, 
 
 def shade_per_ray(field: Field, weights: Tensor, x: Tensor, geo: Tensor, idx: Tensor, rays: RayBatch,
                   appearance: Callable[[Tensor | None, int], Tensor] | None) -> Tensor:
-    """Colour ``[R, 3]`` of each ray from its weight-averaged point, features and the ray's own
-    direction, time and code (black for rays with no weight)."""
+    """Colour ``[R, 3]`` of each ray from the point and features averaged with ``weights [S]`` and
+    the ray's own direction, time and code (black for rays with no weight)."""
     n = len(rays)
     opacity = accumulate(weights, None, idx, n)
     hit = (opacity > 0).nonzero()[:, 0]
@@ -117,7 +117,7 @@ def shade_per_ray(field: Field, weights: Tensor, x: Tensor, geo: Tensor, idx: Te
 
 def evaluate(field: Field, space: Space, samples: PackedSamples, rays: RayBatch, normals: bool = False,
              composite_background: bool = True, appearance: Callable[[Tensor | None, int], Tensor] | None = None,
-             skip_color_below: float = 0.0, shade_rays: bool = False) -> RenderOutputs:
+             skip_color_below: float = 0.0, ray_color_below: float = 0.0) -> RenderOutputs:
     """Evaluate ``field`` at ``samples`` of ``rays`` and composite them.
 
     Gradients flow to the field unless the caller runs under ``torch.no_grad``. With ``normals``
@@ -128,10 +128,10 @@ def evaluate(field: Field, space: Space, samples: PackedSamples, rays: RayBatch,
     gives each ray's appearance code (:class:`~neuralfields.fields.appearance.AppearanceCodes`)
     for fields whose colour head reads one. Without gradients, ``skip_color_below > 0`` leaves
     samples whose rendering weight is below it black instead of querying their colour.
-    ``shade_rays`` (deferred shading, as SNeRG renders baked scenes) queries the colour once per
-    ray, from the weight-averaged features, point and code, and gives every sample of the ray
-    that colour: one colour query per pixel instead of one per sample, exact where a ray's
-    weight sits in one surface.
+    ``ray_color_below > 0`` (rendering only; deferred shading, as SNeRG renders baked scenes)
+    queries the colour of samples weighing at least that on their own, and gives the lighter rest
+    of each ray one colour, queried once from their weight-averaged point and features: a surface
+    keeps its own colours, and fog costs one query per pixel instead of one per sample.
     """
     idx = samples.ray_indices
     world = sample_points(samples, rays)
@@ -153,9 +153,15 @@ def evaluate(field: Field, space: Space, samples: PackedSamples, rays: RayBatch,
     d = rays.dirs[idx]
     codes = None if appearance is None else appearance(rays.image_ids, len(rays))[idx]
     weights = None
-    if shade_rays:
+    if ray_color_below > 0 and not torch.is_grad_enabled() and len(samples):
         weights = render_weights(samples.t_starts, samples.t_ends, sigma, idx)[0]
-        rgb = shade_per_ray(field, weights, x, geo, idx, rays, appearance)[idx]
+        own = weights >= ray_color_below
+        pick = own.nonzero()[:, 0]
+        shown = color_of(field, x[pick], d[pick], geo[pick], None if t is None else t[pick],
+                         None if codes is None else codes[pick])
+        shared = shade_per_ray(field, torch.where(own, torch.zeros_like(weights), weights), x, geo, idx, rays,
+                               appearance)
+        rgb = shared[idx].index_copy_(0, pick, shown)
     elif skip_color_below > 0 and not torch.is_grad_enabled() and len(samples):
         # Rendering only: samples that cannot show (weight below the bar) get no colour query.
         weights = render_weights(samples.t_starts, samples.t_ends, sigma, idx)[0]

@@ -25,20 +25,20 @@ RENDER_OUTPUTS: dict[str, int] = {"rgb": 3, "depth": 1, "opacity": 1, "normal": 
 
 class Renderer:
     """Renders rays with a :class:`Field` through ``sampler`` and the coordinate map ``space``;
-    ``appearance`` gives rays their per-image codes when the field reads them; ``shade_rays``
-    colours each ray once from its averaged features (baked fields; see :func:`evaluate`)."""
+    ``appearance`` gives rays their per-image codes when the field reads them; samples lighter
+    than ``ray_color_below`` share one colour per ray (baked fields; see :func:`evaluate`)."""
 
     def __init__(self, sampler: Sampler, space: Space, cfg: RenderConfig | None = None, appearance=None,
-                 shade_rays: bool = False):
+                 ray_color_below: float = 0.0):
         self.sampler, self.space, self.cfg, self.appearance = sampler, space, cfg or RenderConfig(), appearance
-        self.shade_rays = shade_rays
+        self.ray_color_below = ray_color_below
 
     def render_rays(self, field: Field, rays: RayBatch, training: bool = False, normals: bool = False) -> RenderOutputs:
         """Sample and evaluate ``rays`` (jittered samples when ``training``)."""
         samples = self.sampler.sample(field, rays, training)
         return evaluate(field, self.space, samples, rays, normals=normals, appearance=self.appearance,
                         skip_color_below=0.0 if training else self.cfg.skip_color_below,
-                        shade_rays=self.shade_rays and not training)
+                        ray_color_below=0.0 if training else self.ray_color_below)
 
     @torch.no_grad()
     def render_camera(self, field: Field, cameras: Cameras, index: int, time: float | None = None,

@@ -1,0 +1,167 @@
+"""Baked fields: the lattice interpolates exactly, bakes render like the live field for a fraction of
+the samples, bake files are tied to their checkpoint, and render/eval/view use them."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import pytest
+import torch
+
+from conftest import assert_one_line_error
+
+from neuralfields.bake import BakeConfig, BlockLattice, bake_path, bake_run, baked_model, fast_model, read_bake
+from neuralfields.bake.lattice import EMPTY_RAW, cell_groups, lattice_points
+from neuralfields.errors import NeuralFieldsError
+
+pytestmark = pytest.mark.usefixtures("one_thread")
+
+SMALL = BakeConfig(resolution=64, visibility_rays=1 << 14)
+
+
+def linear_lattice(resolution: int = 32, block: int = 8, kept=(0, 5, 37)) -> tuple[BlockLattice, torch.Tensor]:
+    """A lattice whose density is ``1 + x + 2y - z`` and features ``(x, y, z)`` in blocks ``kept``."""
+    nb = resolution // block
+    ids = torch.tensor(kept)
+    block_index = torch.full((nb**3,), -1, dtype=torch.int32)
+    block_index[ids] = torch.arange(len(ids), dtype=torch.int32)
+    points = lattice_points(ids, resolution, block)
+    density = 1 + points[:, 0] + 2 * points[:, 1] - points[:, 2]
+    cells = torch.zeros(len(ids) * block**3, dtype=torch.bool)
+    cells[::3] = True
+    groups = cell_groups(cells, block_index, resolution, block, 4)
+    return BlockLattice(resolution, block, block_index, density, points, cells, 4, groups), ids
+
+
+def test_lattice_lookup_is_trilinear_inside_kept_blocks_and_empty_outside():
+    lattice, ids = linear_lattice()
+    nb = lattice.blocks
+    # Random points inside each kept block: trilinear interpolation reproduces a linear function.
+    origin = torch.stack([ids % nb, (ids // nb) % nb, ids // (nb * nb)], -1).float() * (2.0 / nb) - 1.0
+    u = (origin[:, None] + torch.rand(len(ids), 200, 3) * (2.0 / nb) * 0.999).reshape(-1, 3)
+    raw, feats = lattice.lookup(u)
+    assert torch.allclose(raw, 1 + u[:, 0] + 2 * u[:, 1] - u[:, 2], atol=1e-5)
+    assert torch.allclose(feats, u, atol=2e-3)  # features are stored in float16
+    assert torch.equal(lattice.raw_density(u), raw)
+    # Blocks not kept, and points outside the cube, are empty.
+    outside = torch.tensor([[0.9, 0.9, 0.9], [1.5, 0.0, 0.0], [-0.2, 0.95, -0.7]])
+    raw, feats = lattice.lookup(outside)
+    assert torch.all(raw == EMPTY_RAW) and torch.all(feats == 0)
+
+
+def test_cells_and_groups_mark_what_the_sampler_visits():
+    lattice, _ = linear_lattice()
+    space = type("Box", (), {"box_centre": torch.zeros(3), "box_half": torch.ones(3), "unbounded": False})()
+    cell = 2.0 / lattice.resolution
+    # Centres of every cell of the first kept block (block 0: cells 0..7 along each axis from -1).
+    r = torch.arange(8).float()
+    grid = torch.stack(torch.meshgrid(r, r, r, indexing="ij"), -1).reshape(-1, 3).flip(-1)  # (x, y, z), x fastest
+    centres = -1.0 + (grid + 0.5) * cell
+    _, occupied = lattice.occupied_cells(centres, space)
+    assert torch.equal(occupied, lattice.cells[:512])
+    # Groups hold every occupied cell (grown by one group), and nothing far from kept blocks.
+    assert lattice.occupied_groups(centres[occupied], space).all()
+    assert not lattice.occupied_groups(torch.tensor([[0.9, 0.9, 0.9]]), space).any()
+
+
+def test_baked_render_matches_the_live_field_without_querying_its_density(tiny_run):
+    from neuralfields.bake import bake
+    from neuralfields.data import load_data
+    from neuralfields.data.scene import composite_background
+    from neuralfields.model import load_model
+    from neuralfields.run.metrics import psnr
+
+    model, state = load_model(tiny_run)
+    cfg = BakeConfig(resolution=128, visibility_rays=1 << 15)
+    baked = baked_model(model, bake(model, cfg), cfg)
+    scene = load_data(model.cfg.data, "val")
+    targets = [composite_background(scene.image(i), model.background) for i in range(len(scene))]
+    live = sum(psnr(model.render_camera(scene.cameras, i)["rgb"], t) for i, t in enumerate(targets)) / len(targets)
+    calls = []
+    model.field.raw_density = lambda *a, **k: calls.append(1)  # the hash grid must not be read
+    try:
+        renders = [baked.render_camera(scene.cameras, i) for i in range(len(scene))]
+    finally:
+        del model.field.raw_density
+    assert not calls
+    score = sum(psnr(r["rgb"], t) for r, t in zip(renders, targets)) / len(targets)
+    assert score > live - 0.6, (live, score)  # this briefly trained field is foggy: the hardest case for a bake
+    # Normals and depth come through the same evaluate.
+    out = baked.render_camera(scene.cameras, 0, outputs=("rgb", "depth", "normal"))
+    assert torch.isfinite(out["normal"]).all() and torch.isfinite(out["depth"]).all()
+
+
+def test_bake_file_is_tied_to_its_checkpoint(tiny_run, tmp_path):
+    from neuralfields.model import load_model
+
+    model, state = load_model(tiny_run)
+    lattice, path, seconds = bake_run(model, state, tmp_path, SMALL)
+    assert path == bake_path(tmp_path, state["step"]) and path.is_file()
+    again, cfg = read_bake(path, state)
+    assert torch.equal(again.block_index, lattice.block_index) and cfg.resolution == 64
+    assert torch.equal(again.features, lattice.features)
+    # Other weights (a retrained or edited checkpoint): refused in one line naming the file.
+    other = {**state, "field": {k: v + 1e-3 if v.is_floating_point() else v for k, v in state["field"].items()}}
+    assert_one_line_error(lambda: read_bake(path, other), str(path), "other weights", error=NeuralFieldsError)
+    path.with_name("junk.pt").write_bytes(b"not a bake")
+    assert_one_line_error(lambda: read_bake(path.with_name("junk.pt"), state), "junk.pt", error=NeuralFieldsError)
+
+
+def test_render_bakes_once_then_reuses_the_bake_and_refuses_a_foreign_one(tiny_run, tmp_path, capsys):
+    import imageio.v2 as imageio
+
+    from neuralfields.cli import main
+
+    run = tmp_path / "run"
+    shutil.copytree(tiny_run, run, ignore=shutil.ignore_patterns("baked", "eval", "export"))
+    argv = ["render", str(run), "--seconds", "1", "--fps", "3", "--resolution", "32x32", "--no-progress"]
+    assert main(argv + ["--out", str(tmp_path / "a.mp4")]) == 0
+    out = capsys.readouterr().out
+    files = list((run / "baked").glob("step_*.pt"))
+    assert "baking step" in out and len(files) == 1
+    stamp = files[0].stat().st_mtime_ns
+    assert main(argv + ["--out", str(tmp_path / "b.mp4")]) == 0
+    out = capsys.readouterr().out
+    assert "baking" not in out and files[0].stat().st_mtime_ns == stamp
+    assert json.loads((tmp_path / "b.json").read_text())["renderer"].startswith("baked field")
+    frames = imageio.mimread(str(tmp_path / "b.mp4"), memtest=False)
+    assert len(frames) == 3 and frames[0].shape == (32, 32, 3) and frames[0].std() > 1
+    assert main(argv + ["--exact", "--out", str(tmp_path / "c.mp4")]) == 0
+    assert json.loads((tmp_path / "c.json").read_text())["renderer"].startswith("live field")
+    # A bake of other weights given with --baked: one line, exit 2.
+    from neuralfields.model import load_model
+
+    model, state = load_model(run)
+    with torch.no_grad():
+        next(model.field.parameters()).add_(0.01)
+    foreign = {**state, "field": model.field.state_dict()}
+    _, other, _ = bake_run(model, foreign, tmp_path / "other", SMALL)
+    assert main(argv + ["--baked", str(other), "--out", str(tmp_path / "d.mp4")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "other weights" in err and str(other) in err
+
+
+def test_dynamic_runs_keep_the_live_field(tiny_run):
+    from neuralfields.bake import bake
+    from neuralfields.model import load_model
+
+    model, state = load_model(tiny_run)
+    model.info.dynamic = True
+    assert_one_line_error(lambda: bake(model, SMALL), "dynamic", error=NeuralFieldsError)
+    same, how = fast_model(model, state, tiny_run, say=lambda _: None)
+    assert same is model and "live field" in how
+
+
+def test_bake_cli_writes_the_file_and_eval_scores_it(tiny_run, tmp_path, capsys):
+    from neuralfields.cli import main
+
+    run = tmp_path / "run"
+    shutil.copytree(tiny_run, run, ignore=shutil.ignore_patterns("baked", "eval", "export"))
+    assert main(["bake", str(run), "--resolution", "64", "--rays", "16384", "--no-progress"]) == 0
+    out = capsys.readouterr().out
+    assert "blocks" in out and len(list((run / "baked").glob("step_*.pt"))) == 1
+    assert main(["eval", str(run), "--baked", "--max-images", "2", "--no-progress"]) == 0
+    baked = json.loads((run / "eval" / "val" / "metrics.json").read_text())
+    assert baked["renderer"] == "baked" and baked["psnr"] > 15
+    assert main(["bake", str(run), "--resolution", "60"]) == 2  # not a multiple of the block size
