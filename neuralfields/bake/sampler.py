@@ -25,7 +25,8 @@ from ..render.compositing import render_weights
 from ..render.marching import PackedSamples, sample_ranks
 from ..render.rays import RayBatch
 from ..render.samplers.span import RaySpan
-from .lattice import BlockLattice
+from ..compiling import maybe_compile
+from .lattice import BlockLattice, occupied_cells, occupied_groups
 
 
 @dataclass
@@ -35,10 +36,37 @@ class MarchConfig:
     # Coarse steps per cell group: a step up to two groups long has its midpoint within one group
     # of everything it crosses, and marked groups are grown by one group.
     steps_per_group: float = 0.5
-    samples_per_step: int = 8  # fine samples in each occupied coarse step (groups of 4: one per cell)
+    samples_per_step: int = 0  # fine samples in each occupied coarse step (0: one per cell)
     steps_per_wave: int = 4  # occupied coarse steps each live ray takes per wave
     stop_transmittance: float = 1e-4  # a ray whose transmittance falls below this takes no more steps
     drop_weight: float = 1e-4  # samples weighing less than this are left out
+
+
+def coarse_steps(origins: Tensor, dirs: Tensor, t: Tensor, centre: Tensor, half: Tensor, contracted: bool,
+                 resolution: int, group: int, groups: Tensor) -> Tensor:
+    """``[L, K]`` bool: steps between the distances ``t [L, K + 1]`` of rays ``origins, dirs [L, 3]``
+    whose midpoint lies in a marked cell group (and that have length)."""
+    mid = 0.5 * (t[:, 1:] + t[:, :-1])
+    points = (origins[:, None] + dirs[:, None] * mid[..., None]).reshape(-1, 3)
+    inside = occupied_groups(points, centre, half, contracted, resolution, group, groups).reshape(mid.shape)
+    return inside & (t[:, 1:] > t[:, :-1])
+
+
+def fine_samples(origins: Tensor, dirs: Tensor, ray: Tensor, t0: Tensor, t1: Tensor, frac: Tensor, centre: Tensor,
+                 half: Tensor, contracted: bool, resolution: int, block: int, block_index: Tensor,
+                 cells: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+    """Steps ``[t0, t1]`` ``[m]`` of rays ``ray [m]`` cut at fractions ``frac [F + 1]``: the samples'
+    start and end distances ``[m F]``, field coordinates ``[m F, 3]`` and whether their cell may show."""
+    edges = t0[:, None] + (t1 - t0)[:, None] * frac[None]
+    starts, ends = edges[:, :-1], edges[:, 1:]
+    mid = 0.5 * (starts + ends)
+    points = (origins[ray][:, None] + dirs[ray][:, None] * mid[..., None]).reshape(-1, 3)
+    u, keep = occupied_cells(points, centre, half, contracted, resolution, block, block_index, cells)
+    return starts.reshape(-1), ends.reshape(-1), u, keep
+
+
+_coarse_steps = maybe_compile(coarse_steps)
+_fine_samples = maybe_compile(fine_samples)
 
 
 class BakedSampler(nn.Module):
@@ -62,6 +90,8 @@ class BakedSampler(nn.Module):
         # Coarse steps of two groups along the longest chord (sqrt(3) box widths).
         self.steps = max(1, int(math.ceil(self.cfg.steps_per_group * extent * math.sqrt(3))))
         self.step_size = span.diagonal / (lattice.resolution * math.sqrt(3))
+        # One fine sample per cell of a coarse step.
+        self.samples_per_step = self.cfg.samples_per_step or max(1, round(lattice.group / self.cfg.steps_per_group))
 
     def update(self, step: int, field: Field) -> None:
         pass
@@ -74,17 +104,17 @@ class BakedSampler(nn.Module):
         live = (far > near).nonzero()[:, 0]
         s = torch.linspace(0.0, 1.0, self.steps + 1, device=rays.device).expand(len(live), -1)
         t = self.span.to_distance(s, near[live], far[live])  # [L, K + 1]
-        mid = 0.5 * (t[:, 1:] + t[:, :-1])
-        points = rays.origins[live, None] + rays.dirs[live, None] * mid[..., None]
-        occupied = self.lattice.occupied_groups(points.reshape(-1, 3), self.space).reshape(len(live), -1)
-        rows, cols = (occupied & (t[:, 1:] > t[:, :-1])).nonzero(as_tuple=True)
+        lat, space = self.lattice, self.space
+        occupied = _coarse_steps(rays.origins[live], rays.dirs[live], t, space.box_centre, space.box_half,
+                                 space.unbounded, lat.resolution, lat.group, lat.groups)
+        rows, cols = occupied.nonzero(as_tuple=True)
         return live[rows], t[rows, cols], t[rows, cols + 1], sample_ranks(rows)
 
     def sample(self, field: Field, rays: RayBatch, training: bool = False, **_) -> PackedSamples:
         """Packed samples of ``rays`` (rendering only: a baked lattice is not trained)."""
         if training:
             raise NeuralFieldsError("a baked field renders only; train the run's own field")
-        c, n, device = self.cfg, len(rays), rays.device
+        c, n, device, lat, space = self.cfg, len(rays), rays.device, self.lattice, self.space
         ray, t0, t1, rank = self.occupied_steps(rays)
         # Waves: the occupied steps of rank [w W, (w + 1) W) of every ray, contiguous after one sort
         # and ordered by ray then distance within each wave (what compositing expects).
@@ -95,7 +125,8 @@ class BakedSampler(nn.Module):
         bounds = torch.searchsorted(wave, torch.arange(int(wave.max()) + 2 if len(wave) else 1, device=device)).tolist()
         log_t = torch.zeros(n, device=device)  # log transmittance of each ray before the current wave
         log_stop = math.log(c.stop_transmittance)
-        frac = torch.arange(c.samples_per_step + 1, device=device, dtype=t0.dtype) / c.samples_per_step
+        per_step = self.samples_per_step
+        frac = torch.arange(per_step + 1, device=device, dtype=t0.dtype) / per_step
         parts: list[PackedSamples] = []
         for lo, hi in zip(bounds[:-1], bounds[1:]):
             r, a, b = ray[lo:hi], t0[lo:hi], t1[lo:hi]
@@ -103,12 +134,12 @@ class BakedSampler(nn.Module):
             if not bool(alive.any()):
                 break  # a ray with steps in a later wave has steps in this one
             r, a, b = r[alive], a[alive], b[alive]
-            edges = a[:, None] + (b - a)[:, None] * frac[None]  # [m, F + 1]
-            part = PackedSamples(r.repeat_interleave(c.samples_per_step), edges[:, :-1].reshape(-1),
-                                 edges[:, 1:].reshape(-1), n)
-            x, keep = self.lattice.occupied_cells(part.midpoints(rays.origins, rays.dirs), self.space)
-            part, x = part.select(keep), x[keep]  # fine samples only in cells that may show
-            sigma = field.density_activation(self.lattice.raw_density(x))
+            starts, ends, u, keep = _fine_samples(rays.origins, rays.dirs, r, a, b, frac, space.box_centre,
+                                                  space.box_half, space.unbounded, lat.resolution, lat.block,
+                                                  lat.block_index, lat.cells)
+            pick = keep.nonzero()[:, 0]  # fine samples only in cells that may show
+            part = PackedSamples(r[torch.div(pick, per_step, rounding_mode="floor")], starts[pick], ends[pick], n)
+            sigma = field.density_activation(lat.raw_density(u[pick]))
             weights, _, _ = render_weights(part.t_starts, part.t_ends, sigma, part.ray_indices)
             shown = weights * torch.exp(log_t)[part.ray_indices] > c.drop_weight
             parts.append(part.select(shown))
