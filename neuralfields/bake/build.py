@@ -41,6 +41,7 @@ class BakeConfig:
     dilation: int = 1  # blocks added around every shown block
     min_cell_alpha: float = 1e-3  # cells stopping less light than this are skipped when marching
     ray_color_below: float = 0.02  # lighter samples share one colour per ray (see render.evaluate)
+    chunk_rays: int = 1 << 16  # rays rendered at once (a 256x256 view in one chunk)
     march: MarchConfig = dataclass_field(default_factory=MarchConfig)
 
     def resolved(self, field) -> "BakeConfig":

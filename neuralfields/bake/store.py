@@ -82,7 +82,10 @@ def baked_model(model: SceneModel, lattice: BlockLattice, cfg: BakeConfig) -> Sc
     span = RaySpan(model.space, model.info.aabb, model.cfg.data.near, model.cfg.render.far).to(device)
     sampler = BakedSampler(lattice, model.space, span, cfg.march)
     field = BakedField(model.field, lattice).eval()
-    renderer = Renderer(sampler, model.space, model.cfg.render, model.appearance, cfg.ray_color_below)
+    # Whole views in one chunk: a baked ray costs little memory, and each chunk pays the marching's
+    # fixed work (coarse steps, waves) once.
+    render_cfg = dataclasses.replace(model.cfg.render, chunk_rays=max(model.cfg.render.chunk_rays, cfg.chunk_rays))
+    renderer = Renderer(sampler, model.space, render_cfg, model.appearance, cfg.ray_color_below)
     return SceneModel(field, sampler, renderer, model.space, model.info, model.cfg)
 
 
