@@ -36,7 +36,8 @@ class MarchConfig:
     # Coarse steps per cell group: a step up to two groups long has its midpoint within one group
     # of everything it crosses, and marked groups are grown by one group.
     steps_per_group: float = 0.5
-    samples_per_step: int = 0  # fine samples in each occupied coarse step (0: one per cell)
+    samples_per_step: int = 0  # fine samples in each occupied coarse step (0: one per ``cells_per_sample``)
+    cells_per_sample: float = 2.0  # fine-sample spacing in lattice cells (a live field steps about 1.7)
     steps_per_wave: int = 4  # occupied coarse steps each live ray takes per wave
     stop_transmittance: float = 1e-4  # a ray whose transmittance falls below this takes no more steps
     drop_weight: float = 1e-4  # samples weighing less than this are left out
@@ -90,8 +91,8 @@ class BakedSampler(nn.Module):
         # Coarse steps of two groups along the longest chord (sqrt(3) box widths).
         self.steps = max(1, int(math.ceil(self.cfg.steps_per_group * extent * math.sqrt(3))))
         self.step_size = span.diagonal / (lattice.resolution * math.sqrt(3))
-        # One fine sample per cell of a coarse step.
-        self.samples_per_step = self.cfg.samples_per_step or max(1, round(lattice.group / self.cfg.steps_per_group))
+        cells_per_step = lattice.group / self.cfg.steps_per_group
+        self.samples_per_step = self.cfg.samples_per_step or max(1, round(cells_per_step / self.cfg.cells_per_sample))
 
     def update(self, step: int, field: Field) -> None:
         pass
