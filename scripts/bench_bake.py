@@ -23,7 +23,9 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from bench_real import SampleCounter  # noqa: E402
 from neuralfields.bake import BakeConfig, bake_run, baked_model  # noqa: E402
 from neuralfields.camera_paths import PathSettings, make_path  # noqa: E402
 from neuralfields.data import load_data  # noqa: E402
@@ -32,22 +34,6 @@ from neuralfields.export.video import render_path  # noqa: E402
 from neuralfields.model import load_model  # noqa: E402
 from neuralfields.run.folder import write_json_atomic  # noqa: E402
 from neuralfields.run.metrics import psnr, ssim  # noqa: E402
-
-
-class Counter:
-    """Counts the samples a sampler hands out (samples per ray)."""
-
-    def __init__(self, sampler):
-        self.inner, self.samples, self.rays = sampler, 0, 0
-
-    def __getattr__(self, name):
-        return getattr(self.inner, name)
-
-    def sample(self, field, rays, training=False, **kwargs):
-        out = self.inner.sample(field, rays, training, **kwargs)
-        self.samples += len(out)
-        self.rays += len(rays)
-        return out
 
 
 def view_seconds(model, width: int, height: int, frames: int = 5) -> float:
@@ -73,7 +59,7 @@ def video_fps(model, side: int, frames: int) -> float:
 
 
 def scores(model, scene, indices) -> dict:
-    counter = Counter(model.renderer.sampler)
+    counter = SampleCounter(model.renderer.sampler)
     model.renderer.sampler = counter
     p, s, secs = [], [], []
     try:
@@ -85,7 +71,7 @@ def scores(model, scene, indices) -> dict:
             p.append(psnr(rgb, target))
             s.append(ssim(rgb, target))
     finally:
-        model.renderer.sampler = counter.inner
+        model.renderer.sampler = counter.sampler
     return {"psnr": round(sum(p) / len(p), 3), "ssim": round(sum(s) / len(s), 4),
             "seconds_per_view": round(statistics.median(secs), 3),
             "samples_per_ray": round(counter.samples / max(counter.rays, 1), 2)}

@@ -251,7 +251,7 @@ def build_app(root: str | Path, max_resolution: int | None = None, config: Viewe
         path = make_path(kind, run.model.info, PathSettings(seconds=seconds, fps=fps, width=w, height=h))
         out = viewer.files.new(f"{kind}", ".mp4")
         with viewer.lock:
-            summary = render_video(run.picture_model, path, out, (check_output(output),), progress=False)
+            summary = render_video(run.view_model, path, out, (check_output(output),), progress=False)
         return str(out), (f"{kind}: {len(path)} frames of {path.width}x{path.height} {output} in "
                           f"{summary['render_seconds']:.1f} s ({summary['frames_per_second']:.2f} frames/s)")
 

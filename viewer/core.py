@@ -153,7 +153,7 @@ def run_size(run: LoadedRun, side: int) -> tuple[int, int]:
 
 def render_picture(run: LoadedRun, path: CameraPath, output: str, style: VisualStyle) -> np.ndarray:
     """``uint8 [H, W, 3]`` of the path's single frame, coloured by the export layer."""
-    return next(iter(render_path(run.picture_model, path, (output,), style=style, progress=False)))[output]
+    return next(iter(render_path(run.view_model, path, (output,), style=style, progress=False)))[output]
 
 
 # ------------------------------------------------------------------------------------ errors

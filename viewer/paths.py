@@ -130,7 +130,7 @@ def render_file(viewer: Viewer, run: LoadedRun, path: CameraPath, output: str, s
     start = time.perf_counter()
 
     def frames():
-        for i, images in enumerate(viewer.locked(render_path(run.picture_model, path, (output,), style=style,
+        for i, images in enumerate(viewer.locked(render_path(run.view_model, path, (output,), style=style,
                                                              progress=False))):
             if progress is not None:
                 progress(i + 1, len(path))

@@ -73,12 +73,8 @@ class LoadedRun:
     state: dict
     frame: SceneFrame  # orbit centre, up, median distance and per-camera angles of the training cameras
     stamp: tuple[str, float] | None
-    view_model: SceneModel | None = None  # what pictures and videos render with: the run's bake, or the model
-    renderer: str = "live field"  # which one, in words
-
-    @property
-    def picture_model(self) -> SceneModel:
-        return self.view_model or self.model
+    view_model: SceneModel  # what pictures and videos render with: the run's bake, or the live model
+    renderer: str  # which one, in words
 
     @property
     def dynamic(self) -> bool:

@@ -127,7 +127,7 @@ def fast_model(model: SceneModel, state: dict, run_dir: str | Path, exact: bool 
         except NeuralFieldsError as exc:
             say(f"baking again: {exc}")
     say(f"baking step {step} for fast rendering (once; 'neuralfields bake' does it ahead, --exact skips it)")
-    cfg = (cfg or BakeConfig()).resolved(model.field)
+    cfg = cfg or BakeConfig()
     lattice, path, seconds = bake_run(model, state, run_dir, cfg, progress=progress)
     say(f"baked in {seconds:.1f} s: {lattice.kept_blocks:,} blocks, {lattice.nbytes / 2**20:.0f} MiB -> {path}")
     return baked_model(model, lattice, cfg), f"baked field {path}"

@@ -100,9 +100,9 @@ def color_of(field: Field, x: Tensor, d: Tensor, geo: Tensor, t: Tensor | None, 
 
 
 def shade_per_ray(field: Field, weights: Tensor, x: Tensor, geo: Tensor, idx: Tensor, rays: RayBatch,
-                  appearance: Callable[[Tensor | None, int], Tensor] | None) -> Tensor:
+                  ray_codes: Tensor | None) -> Tensor:
     """Colour ``[R, 3]`` of each ray from the point and features averaged with ``weights [S]`` and
-    the ray's own direction, time and code (black for rays with no weight)."""
+    the ray's own direction, time and appearance code (``ray_codes [R, C]``; black for rays with no weight)."""
     n = len(rays)
     opacity = accumulate(weights, None, idx, n)
     hit = (opacity > 0).nonzero()[:, 0]
@@ -110,7 +110,7 @@ def shade_per_ray(field: Field, weights: Tensor, x: Tensor, geo: Tensor, idx: Te
     xs = accumulate(weights, x, idx, n)[hit] / norm
     feats = accumulate(weights, geo, idx, n)[hit] / norm
     t = None if rays.times is None else rays.times[hit, None]
-    codes = None if appearance is None else appearance(rays.image_ids, n)[hit]
+    codes = None if ray_codes is None else ray_codes[hit]
     shaded = color_of(field, xs, rays.dirs[hit], feats, t, codes)
     return shaded.new_zeros(n, shaded.shape[-1]).index_copy_(0, hit, shaded)
 
@@ -151,7 +151,8 @@ def evaluate(field: Field, space: Space, samples: PackedSamples, rays: RayBatch,
         raw, geo = field.raw_density(x, t)
         sigma = field.density_activation(raw)
     d = rays.dirs[idx]
-    codes = None if appearance is None else appearance(rays.image_ids, len(rays))[idx]
+    ray_codes = None if appearance is None else appearance(rays.image_ids, len(rays))
+    codes = None if ray_codes is None else ray_codes[idx]
     weights = None
     if ray_color_below > 0 and not torch.is_grad_enabled() and len(samples):
         weights = render_weights(samples.t_starts, samples.t_ends, sigma, idx)[0]
@@ -160,7 +161,7 @@ def evaluate(field: Field, space: Space, samples: PackedSamples, rays: RayBatch,
         shown = color_of(field, x[pick], d[pick], geo[pick], None if t is None else t[pick],
                          None if codes is None else codes[pick])
         shared = shade_per_ray(field, torch.where(own, torch.zeros_like(weights), weights), x, geo, idx, rays,
-                               appearance)
+                               ray_codes)
         rgb = shared[idx].index_copy_(0, pick, shown)
     elif skip_color_below > 0 and not torch.is_grad_enabled() and len(samples):
         # Rendering only: samples that cannot show (weight below the bar) get no colour query.

@@ -132,7 +132,6 @@ class ProposalSampler(nn.Module):
         c = self.cfg
         if len(c.proposal_max_res) != len(c.proposal_samples):
             raise NeuralFieldsError("render.proposal_max_res needs one resolution per entry of render.proposal_samples")
-        self.unbounded = bool(getattr(space, "unbounded", False))
         self.networks = nn.ModuleList(ProposalDensity(r) for r in c.proposal_max_res)
         self.span = RaySpan(space, aabb, near, c.far)
         self.diagonal = self.span.diagonal
