@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any, get_type_hints
 
 from .errors import NeuralFieldsError, file_error
+from .selection import SelectionConfig
 
 
 @dataclass
@@ -87,6 +88,10 @@ class TrainConfig:
     seed: int = 0
     time_budget: float | None = None  # seconds; stop when exceeded (the lr schedule then paces by time too)
     compile: bool = False  # torch.compile the field's hot path
+    # Which pixels a batch holds (neuralfields.selection): uniform | int (the largest errors of an
+    # error map, INT) | errormap (drawn in proportion to error, instant-ngp); ``select`` sizes it.
+    selection: str = "uniform"
+    select: SelectionConfig = default(default_factory=SelectionConfig)
 
 
 @dataclass

@@ -6,8 +6,9 @@ batch size, hooks that run before each step (a sampler's own update cadence), th
 periodic evaluation, metrics, atomic checkpoints, resume and the time budget. What differs
 plugs in:
 
-- a **batch source** ``next(n, step) -> batch`` (image rays, a teacher's cameras, pixels of a
-  2D signal), optionally ``observe(batch, errors)`` to learn from per-example errors;
+- a **batch source** ``next(n, progress) -> batch`` (image rays, a teacher's cameras, pixels of
+  a 2D signal; ``progress`` in [0, 1] is how far the run is), optionally ``observe(batch,
+  errors)`` to learn from per-example errors (:mod:`neuralfields.selection` chooses by them);
 - an **objective** ``(batch, step) -> StepResult``: renders or queries the field and returns
   the loss (it also puts its modules in training mode).
 
@@ -61,7 +62,7 @@ class StepResult:
 
 
 class BatchSource(Protocol):
-    def next(self, n: int, step: int) -> Any: ...
+    def next(self, n: int, progress: float) -> Any: ...
 
 
 class Objective(Protocol):
@@ -89,12 +90,17 @@ class BatchSize:
             self.n = int(min(self.high, max(self.low, self.n * self.target_samples / n_samples)))
 
 
-class StepDecay:
-    """Linear warm-up, then a step decay at fractions of the run.
+def run_progress(step: int, steps: int, seconds: float = 0.0, time_budget: float | None = None) -> float:
+    """How far a run is, in [0, 1]: the larger of ``step / steps`` and, with a time budget,
+    ``seconds / time_budget`` (a run cut short by its budget still reaches the end of its schedules)."""
+    progress = step / max(steps, 1)
+    if time_budget:
+        progress = max(progress, seconds / time_budget)
+    return min(progress, 1.0)
 
-    The run's progress is the larger of ``step / steps`` and, with a time budget, ``seconds /
-    time_budget``: a run cut short by its time budget still anneals before it stops.
-    """
+
+class StepDecay:
+    """Linear warm-up, then a step decay at fractions of the run (:func:`run_progress`)."""
 
     def __init__(self, steps: int, warmup_steps: int = 0, milestones: list[float] = (), gamma: float = 1.0,
                  time_budget: float | None = None):
@@ -103,9 +109,7 @@ class StepDecay:
 
     def __call__(self, step: int, seconds: float = 0.0) -> float:
         warm = min(1.0, (step + 1) / max(self.warmup, 1))
-        progress = step / max(self.steps, 1)
-        if self.time_budget:
-            progress = max(progress, seconds / self.time_budget)
+        progress = run_progress(step, self.steps, seconds, self.time_budget)
         return warm * self.gamma ** sum(progress >= m for m in self.milestones)
 
 
@@ -201,6 +205,12 @@ class TrainLoop:
         return self.batch.n
 
     @property
+    def completed(self) -> float:
+        """How far the run is (:func:`run_progress` of its step and training time)."""
+        c = self.settings
+        return run_progress(self.step, c.steps, self.train_seconds, c.time_budget)
+
+    @property
     def main(self) -> bool:
         """Whether this process shows progress and writes files (rank 0, or the only process)."""
         return distributed.is_main()
@@ -221,7 +231,8 @@ class TrainLoop:
 
     def load_state(self, path: Path, state: dict) -> None:
         """Restore training from checkpoint ``state`` (read from ``path``, named in errors)."""
-        missing = [name for name in self.parts if name not in state]
+        # Parts marked ``required = False`` (an error map) start afresh when a checkpoint lacks them.
+        missing = [name for name, part in self.parts.items() if name not in state and getattr(part, "required", True)]
         if missing:
             kind = getattr(self.parts[missing[0]], "kind", missing[0])
             raise NeuralFieldsError(f"{path}: not a {kind} checkpoint; cannot resume it as one")
@@ -237,7 +248,8 @@ class TrainLoop:
         if "cuda_rng" in state and torch.cuda.is_available() and len(state["cuda_rng"]) == torch.cuda.device_count():
             torch.cuda.set_rng_state_all([s.cpu() for s in state["cuda_rng"]])
         for name, part in self.parts.items():
-            part.load_state_dict(state[name])
+            if name in state:
+                part.load_state_dict(state[name])
 
     def resume(self) -> bool:
         """Continue from the newest good checkpoint of the run folder; False when there is none."""
@@ -274,7 +286,7 @@ class TrainLoop:
         self.set_learning_rates()
         for hook in self.before_step:
             hook(self.step)
-        batch = self.source.next(self.batch.n, self.step)
+        batch = self.source.next(self.batch.n, self.completed)
         out = self.objective(batch, self.step)
         self.optimizer.zero_grad(set_to_none=True)
         if out.loss.requires_grad and out.n_samples != 0:

@@ -32,6 +32,34 @@ from neuralfields.run.evaluation import evaluate_model
 from neuralfields.train.scene import scene_trainer
 
 
+def train_to_marks(trainer, val, marks: list[float], eval_images: int, sync=lambda: None) -> list[dict]:
+    """Train ``trainer`` until the last of ``marks`` (minutes of training time; evaluation pauses
+    the clock) and score ``eval_images`` val views at each mark; one row per mark."""
+    subset = sorted({int(round(k)) for k in np.linspace(0, len(val) - 1, min(eval_images, len(val)))})
+    rows, samples = [], 0
+    pending = sorted(marks)
+    steps = trainer.settings.steps
+    while pending and trainer.step < steps:  # the last mark ends a time-budgeted run
+        sync()
+        start = time.perf_counter()
+        stats = trainer.train_step()
+        sync()
+        trainer.train_seconds += time.perf_counter() - start
+        samples += stats["n_samples"]
+        if trainer.train_seconds >= pending[0] * 60 or trainer.step >= steps:
+            done = trainer.step >= steps
+            mark = pending[-1] if done else pending[0]
+            pending = [] if done else pending[1:]
+            result = evaluate_model(trainer.model, val, subset)
+            row = {"minutes": mark, "train_seconds": round(trainer.train_seconds, 1), "steps": trainer.step,
+                   "samples_per_second": round(samples / trainer.train_seconds), "val_psnr": round(result["psnr"], 3),
+                   "val_ssim": round(result["ssim"], 4), "val_images": len(subset)}
+            rows.append(row)
+            print(f"  {mark:5.1f} min  step {trainer.step:6d}  {row['samples_per_second']:8d} samples/s  "
+                  f"val PSNR {row['val_psnr']:.2f} dB  SSIM {row['val_ssim']:.4f}", flush=True)
+    return rows
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--scene", default="lego", help="scene preset")
@@ -72,27 +100,8 @@ def main() -> int:
           f"field {cfg.field.name} ({trainer.model.field.num_parameters:,} parameters), "
           f"{torch.get_num_threads()} threads, budget {cfg.train.steps} steps / {marks[-1]} min", flush=True)
 
-    subset = sorted({int(round(k)) for k in np.linspace(0, len(val) - 1, min(args.eval_images, len(val)))})
-    rows, samples, wall_start = [], 0, time.perf_counter()
-    pending = list(marks)
-    while pending and trainer.step < cfg.train.steps:  # the last mark ends a time-budgeted run
-        sync()
-        start = time.perf_counter()
-        stats = trainer.train_step()
-        sync()
-        trainer.train_seconds += time.perf_counter() - start
-        samples += stats["n_samples"]
-        if trainer.train_seconds >= pending[0] * 60 or trainer.step >= cfg.train.steps:
-            done = trainer.step >= cfg.train.steps
-            mark = pending[-1] if done else pending[0]
-            pending = [] if done else pending[1:]
-            result = evaluate_model(trainer.model, val, subset)
-            row = {"minutes": mark, "train_seconds": round(trainer.train_seconds, 1), "steps": trainer.step,
-                   "samples_per_second": round(samples / trainer.train_seconds), "val_psnr": round(result["psnr"], 3),
-                   "val_ssim": round(result["ssim"], 4), "val_images": len(subset)}
-            rows.append(row)
-            print(f"  {mark:5.1f} min  step {trainer.step:6d}  {row['samples_per_second']:8d} samples/s  "
-                  f"val PSNR {row['val_psnr']:.2f} dB  SSIM {row['val_ssim']:.4f}", flush=True)
+    wall_start = time.perf_counter()
+    rows = train_to_marks(trainer, val, args.marks, args.eval_images, sync)
     report = {
         "benchmark": "train", "scene": args.scene, "downscale": args.downscale, "field": cfg.field.name,
         "field_options": cfg.field.options, "num_parameters": trainer.model.field.num_parameters,

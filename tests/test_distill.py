@@ -14,7 +14,8 @@ from neuralfields.cli import main
 from neuralfields.config import load_run_config
 from neuralfields.distill import DistillConfig, distill_trainer, load_teacher, student_config
 from neuralfields.loop import TrainLoop
-from neuralfields.distill.active import HardPosePool, HardRayPool, important_samples, per_camera_psnr
+from neuralfields.distill.active import HardPosePool, important_samples, per_camera_psnr
+from neuralfields.selection import ErrorReplay, Selection
 from neuralfields.distill.inherit import inherit_color_head, transfer_grid
 from neuralfields.distill.losses import build_projection, default_density_clamp, density_loss
 from neuralfields.distill.poses import PoseSampler
@@ -141,11 +142,17 @@ def test_pools_and_sample_selection():
     popped, _ = pool.pop_worst(1)
     assert torch.equal(popped.c2w, cams.c2w[1:2]) and pool.psnr.tolist() == [20.0]
 
-    rays = HardRayPool(capacity=3)
+    rays = ErrorReplay(capacity=3, keep=0.2)
     origins, dirs = torch.zeros(10, 3), torch.arange(30.0).reshape(10, 3)
-    rays.add(origins, dirs, None, torch.arange(10.0), fraction=0.2)
-    assert sorted(rays.dirs[:, 0].tolist()) == [24.0, 27.0]  # the two largest errors
-    assert rays.pop(5)["origins"].shape[0] == 2 and len(rays) == 0
+    rays.offer({"origins": origins, "dirs": dirs, "times": None}, torch.arange(10.0))
+    assert sorted(rays.items["dirs"][:, 0].tolist()) == [24.0, 27.0]  # the two largest errors
+    rays.offer({"origins": origins[:5], "dirs": dirs[:5], "times": None}, torch.arange(5.0))
+    assert sorted(rays.errors.tolist()) == [4.0, 8.0, 9.0]
+    worst = rays.take(Selection("int"), 1)
+    assert worst["dirs"][0, 0].item() == 27.0 and len(rays) == 2  # INT takes the largest error first
+    rays.offer({"origins": origins, "dirs": dirs, "times": None}, torch.arange(10.0) + 100)
+    assert sorted(rays.errors.tolist()) == [4.0, 108.0, 109.0]  # capacity 3: the oldest left
+    assert rays.take(Selection("int"), 5)["origins"].shape[0] == 3 and len(rays) == 0
 
     w = torch.tensor([0.5, 0.0, 0.3, 0.001, 0.15, 0.049])
     assert important_samples(w, 0.9).tolist() == [True, False, True, False, True, False]

@@ -93,10 +93,10 @@ class Halves:
     def __init__(self, inner, rank: int, world: int):
         self.inner, self.rank, self.world = inner, rank, world
 
-    def next(self, n: int, step: int):
+    def next(self, n: int, progress: float):
         state = torch.get_rng_state()
-        torch.manual_seed(1000 + step)
-        batch = self.inner.next(n * self.world, step)
+        torch.manual_seed(1000 + round(progress * 1e6))  # the same on every rank: the step's fraction of the run
+        batch = self.inner.next(n * self.world, progress)
         torch.set_rng_state(state)
         return batch.select(slice(self.rank * n, (self.rank + 1) * n))
 

@@ -10,6 +10,7 @@ from ..config import _parse_value
 from ..errors import NeuralFieldsError
 from ..fields import field_config
 from ..fit.image import FitConfig, fit_image, write_outputs
+from ..selection import SELECTORS
 from ..fit.io import collapse_grey, read_signal_image, resize_longest
 from .common import add_device_argument, device_from, positive_float, positive_int
 
@@ -23,6 +24,9 @@ def register(sub) -> None:
     p.add_argument("--steps", type=positive_int, default=2000, help="optimisation steps (default 2000)")
     p.add_argument("--batch", type=int, default=0, metavar="PIXELS",
                    help="random pixels per step; 0 (default) uses the whole image every step")
+    p.add_argument("--selection", default="uniform", choices=SELECTORS.names(),
+                   help="with --batch: which pixels a step trains on: uniform (default), int (largest errors), "
+                        "errormap (drawn in proportion to error)")
     p.add_argument("--lr", type=positive_float, help="Adam learning rate (default: the field's recommended rate)")
     p.add_argument("--size", type=positive_int, help="resize so the longest side has this many pixels")
     p.add_argument("--output", type=Path, help="output folder (default runs/fit-<image>-<field>)")
@@ -58,7 +62,7 @@ def run(args: argparse.Namespace) -> int:
     h, w, c = image.shape
     out_dir = args.output or Path("runs") / f"fit-{args.image.stem}-{args.field}"
     cfg = FitConfig(steps=args.steps, batch=args.batch, lr=args.lr, seed=args.seed,
-                    checkpoint_every=args.checkpoint_every or 0)
+                    checkpoint_every=args.checkpoint_every or 0, selection=args.selection)
     if not args.resume and (out_dir / "checkpoints").is_dir() and any((out_dir / "checkpoints").iterdir()):
         raise NeuralFieldsError(f"{out_dir}: output folder already has checkpoints; pass --resume to continue it "
                                 "or --output for a new fit")

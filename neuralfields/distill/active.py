@@ -8,8 +8,10 @@ the same rays), so the distiller feeds them back into what it trains on next:
   taken from the worst of them, each moved by a small random rotation about the scene centre
   (a jittered revisit covers the neighbourhood of the hard view rather than one exact image).
   A revisited pose leaves the pool; it returns only if its jittered copy is still hard;
-- ray level (:class:`HardRayPool`): the rays with the largest pixel error are kept (newest
-  first, up to ``ray_pool_size``) and replayed as a share of later batches, then dropped;
+- ray level: the rays with the largest pixel error are kept (newest first, up to
+  ``ray_pool_size``) and the worst of them replayed as a share of later batches, then dropped.
+  This is the project's one example-selection mechanism (:mod:`neuralfields.selection`, an
+  :class:`~neuralfields.selection.ErrorReplay` chosen from by INT), configured by PVD-AL's numbers;
 - sample level (:func:`important_samples`): per-sample colour and feature losses are restricted
   to the samples carrying most of the teacher's rendering weight; the rest are invisible.
 """
@@ -73,52 +75,6 @@ class HardPosePool:
     def load_state_dict(self, state: dict) -> None:
         self.cameras = None if state["cameras"] is None else Cameras(**state["cameras"])
         self.times, self.psnr = state["times"], state["psnr"]
-
-
-class HardRayPool:
-    """A FIFO of high-error rays (origins, directions, times) to replay, on the device of the rays
-    it is given (it starts empty on the CPU)."""
-
-    def __init__(self, capacity: int):
-        self.capacity = capacity
-        self.origins = torch.zeros(0, 3)
-        self.dirs = torch.zeros(0, 3)
-        self.times: Tensor | None = None
-
-    def __len__(self) -> int:
-        return self.origins.shape[0]
-
-    def add(self, origins: Tensor, dirs: Tensor, times: Tensor | None, errors: Tensor, fraction: float) -> None:
-        """Keep the ``fraction`` of rays ``[R]`` with the largest ``errors``; the oldest leave first."""
-        k = int(round(errors.numel() * fraction))
-        if k == 0:
-            return
-        top = torch.topk(errors, k).indices
-        # The pool lives where the rays do (it starts empty on the CPU).
-        self.origins = torch.cat([self.origins.to(origins.device), origins[top].detach()])[-self.capacity:]
-        self.dirs = torch.cat([self.dirs.to(dirs.device), dirs[top].detach()])[-self.capacity:]
-        if times is not None:
-            old = self.times if self.times is not None else times.new_zeros(0)
-            self.times = torch.cat([old, times[top]])[-self.capacity:]
-
-    def pop(self, n: int) -> dict[str, Tensor | None] | None:
-        """Remove and return ``n`` random rays (fewer if the pool is smaller), or None."""
-        n = min(n, len(self))
-        if n == 0:
-            return None
-        perm = torch.randperm(len(self), device=self.origins.device)
-        take, rest = perm[:n], perm[n:]
-        out = {"origins": self.origins[take], "dirs": self.dirs[take],
-               "times": None if self.times is None else self.times[take]}
-        self.origins, self.dirs = self.origins[rest], self.dirs[rest]
-        self.times = None if self.times is None else self.times[rest]
-        return out
-
-    def state_dict(self) -> dict:
-        return {"origins": self.origins, "dirs": self.dirs, "times": self.times}
-
-    def load_state_dict(self, state: dict) -> None:
-        self.origins, self.dirs, self.times = state["origins"], state["dirs"], state["times"]
 
 
 def important_samples(weights: Tensor, mass: float) -> Tensor:

@@ -33,7 +33,7 @@ import torch
 from torch import Tensor
 
 from ..cameras import Cameras
-from ..config import RunConfig
+from ..config import RunConfig, TrainConfig
 from ..data import load_data
 from ..data.scene import Scene, batch_background, composite_background
 from ..errors import NeuralFieldsError
@@ -44,7 +44,8 @@ from ..render.rays import RayBatch
 from ..run.evaluation import evaluate_model, spread_indices
 from ..run.folder import RunFolder, write_json_atomic
 from ..run.metrics import mse_to_psnr, psnr
-from .active import HardPosePool, HardRayPool, important_samples, per_camera_psnr
+from ..selection import ErrorReplay, Selection, SelectionConfig
+from .active import HardPosePool, important_samples, per_camera_psnr
 from .config import DistillConfig, StageWeights
 from .inherit import inherit_color_head, inherited_parameters, transfer_grid
 from .losses import build_projection, color_loss, default_density_clamp, density_loss, feature_loss, log_density_fn, rgb_loss
@@ -94,15 +95,17 @@ class CameraBatch:
 class TeacherCameras:
     """Batch source: rays of fresh (and, with active learning, hard) poses plus replayed hard rays."""
 
-    def __init__(self, teacher: SceneModel, dcfg: DistillConfig, background: str, device: torch.device):
+    def __init__(self, teacher: SceneModel, dcfg: DistillConfig, background: str, device: torch.device,
+                 selection: Selection | None = None):
         info = teacher.info
         self.dcfg, self.background, self.device = dcfg, background, device
         self.poses = PoseSampler(info.cameras, info.aabb, info.times if info.dynamic else None, dcfg.poses)
         active = dcfg.active
         self.pose_pool = HardPosePool(active.pose_pool_size) if active.enabled else None
-        self.ray_pool = HardRayPool(active.ray_pool_size) if active.enabled else None
+        self.selection = selection or Selection()
+        self.ray_pool = ErrorReplay(active.ray_pool_size, active.hard_ray_fraction) if self.selection.active else None
 
-    def next(self, n: int, step: int = 0) -> CameraBatch:
+    def next(self, n: int, progress: float = 0.0) -> CameraBatch:
         k = self.dcfg.poses.cameras_per_step
         parts, times = [], []
         if self.pose_pool is not None:
@@ -120,23 +123,23 @@ class TeacherCameras:
         cam_times = None if times[0] is None else torch.cat(times)
         replay = None
         if self.ray_pool is not None:
-            replay = self.ray_pool.pop(int(round(n * self.dcfg.active.ray_replay_fraction)))
+            replay = self.ray_pool.take(self.selection, self.selection.chosen_count(n, progress))
         n_new = n - (0 if replay is None else replay["origins"].shape[0])
         rays, camera = rays_from_cameras(cameras.to(self.device), cam_times, n_new)
         if replay is not None:
-            rays = RayBatch.cat([rays, RayBatch(replay["origins"], replay["dirs"], replay["times"])])
+            rays = RayBatch.cat([rays, RayBatch(replay["origins"], replay["dirs"], replay.get("times"))])
             camera = torch.cat([camera, torch.full((replay["origins"].shape[0],), -1, device=camera.device)])
         rays.background = batch_background(self.background, len(rays), self.device)
         return CameraBatch(rays, camera, cameras, cam_times)
 
     def observe(self, batch: CameraBatch, errors: Tensor) -> None:
-        """Score the step's poses and keep its worst rays (active learning)."""
-        if self.pose_pool is None:
-            return
-        k = len(batch.cameras)
-        self.pose_pool.add(batch.cameras, batch.camera_times, per_camera_psnr(errors, batch.camera, k).cpu())
-        rays = batch.rays
-        self.ray_pool.add(rays.origins, rays.dirs, rays.times, errors, self.dcfg.active.hard_ray_fraction)
+        """Score the step's poses (active learning) and offer its rays to the replay."""
+        if self.pose_pool is not None:
+            k = len(batch.cameras)
+            self.pose_pool.add(batch.cameras, batch.camera_times, per_camera_psnr(errors, batch.camera, k).cpu())
+        if self.ray_pool is not None:
+            rays = batch.rays
+            self.ray_pool.offer({"origins": rays.origins, "dirs": rays.dirs, "times": rays.times}, errors)
 
 
 class DistillObjective:
@@ -240,6 +243,16 @@ def teacher_fidelity(student: SceneModel, teacher: SceneModel, scene: Scene | No
     return out
 
 
+def ray_selection(t: TrainConfig, dcfg: DistillConfig) -> Selection:
+    """Which rays a distillation batch replays: ``train.selection`` when set; with PVD-AL's active
+    learning and no selection set, PVD-AL's hard rays: a constant ``active.ray_replay_fraction``
+    of each batch taken from the largest-error rays seen before (INT over a replay)."""
+    if t.selection != "uniform" or not dcfg.active.enabled:
+        return Selection(t.selection, t.select.validate("train.select"))
+    share = dcfg.active.ray_replay_fraction
+    return Selection("int", SelectionConfig(start=share, end=share))
+
+
 def distill_trainer(cfg: RunConfig, teacher: SceneModel, dcfg: DistillConfig | None = None,
                     val_scene: Scene | None = None, run_dir: str | Path | None = None, resume: bool = False,
                     progress: bool = True, log: Callable[[str], None] = print, teacher_dir: str | Path | None = None,
@@ -274,7 +287,7 @@ def distill_trainer(cfg: RunConfig, teacher: SceneModel, dcfg: DistillConfig | N
             groups.append({**g, "params": params})
     if not objective.projection.is_identity:
         groups.append({"params": list(objective.projection.parameters()), "lr": t.lr, "weight_decay": 0.0})
-    source = TeacherCameras(teacher, dcfg, cfg.data.background, device)
+    source = TeacherCameras(teacher, dcfg, cfg.data.background, device, ray_selection(t, dcfg))
     teacher_dir = None if teacher_dir is None else str(teacher_dir)
 
     def summarize(summary: dict) -> dict:

@@ -21,6 +21,7 @@ import torch
 from ..device import module_device
 from ..fields import Field, build_field, resolved_options
 from ..run.folder import RunFolder
+from ..selection import IndexDraw, Selection, SelectionConfig
 from ..run.metrics import mse_to_psnr, psnr, ssim
 from ..loop import BatchSize, ExponentialDecay, LoopConfig, StepResult, TrainLoop, seed_everything
 from .io import save_image
@@ -36,6 +37,10 @@ class FitConfig:
     eval_steps: list[int] = field(default_factory=list)  # extra full-image evaluations (benchmarks)
     chunk: int = 1 << 16  # pixels per forward pass when rendering the whole image
     checkpoint_every: int = 0  # with an output folder: checkpoints every N steps (and at the end)
+    # With random batches: uniform pixels, or partly the pixels with the largest errors (int) or
+    # drawn in proportion to them (errormap), from a per-pixel error map (neuralfields.selection).
+    selection: str = "uniform"
+    select: SelectionConfig = field(default_factory=SelectionConfig)
 
 
 @dataclass
@@ -108,16 +113,32 @@ class PixelBatch:
 
 
 class ImagePixels:
-    """Batch source: ``n`` random pixels of one image, or the whole image when ``n`` covers it."""
+    """Batch source: ``n`` pixels of one image chosen by ``selection`` (each pixel its own
+    error-map cell), or the whole image when ``n`` covers it."""
 
-    def __init__(self, coords: torch.Tensor, colors: torch.Tensor):
+    required = False
+
+    def __init__(self, coords: torch.Tensor, colors: torch.Tensor, selection: Selection | None = None):
         self.coords, self.colors = coords, colors
+        self.draw = IndexDraw(coords.shape[0], selection or Selection(), coords.device)
+        self.whole = False
 
-    def next(self, n: int, step: int = 0) -> PixelBatch:
-        if n >= self.coords.shape[0]:
+    def next(self, n: int, progress: float = 0.0) -> PixelBatch:
+        self.whole = n >= self.coords.shape[0]
+        if self.whole:
             return PixelBatch(self.coords, self.colors)
-        idx = torch.randint(0, self.coords.shape[0], (n,), device=self.coords.device)
+        idx = self.draw.next(n, progress)
         return PixelBatch(self.coords[idx], self.colors[idx])
+
+    def observe(self, batch: PixelBatch, errors: torch.Tensor) -> None:
+        if not self.whole:
+            self.draw.observe(errors)
+
+    def state_dict(self) -> dict:
+        return self.draw.state_dict()
+
+    def load_state_dict(self, state: dict) -> None:
+        self.draw.load_state_dict(state)
 
 
 class SignalObjective:
@@ -184,11 +205,12 @@ def fit_image(image: np.ndarray, name: str, options: dict | None = None, cfg: Fi
     evaluator = ImageEvaluator(model, target, cfg.chunk)
     config = {"fit": asdict(cfg), "field": {"name": name, "options": resolved_options(name, options)},
               "image": {"height": h, "width": w, "channels": c}}
+    source = ImagePixels(coords, colors, Selection(cfg.selection, cfg.select.validate("select")))
     loop = TrainLoop(FieldState(model), torch.optim.Adam(model.param_groups(lr, 0.0), eps=1e-15),
-                     ImagePixels(coords, colors), SignalObjective(model), ExponentialDecay(cfg.steps, cfg.lr_decay),
+                     source, SignalObjective(model), ExponentialDecay(cfg.steps, cfg.lr_decay),
                      BatchSize(batch), LoopConfig(cfg.steps, log_every=10, eval_steps=set(cfg.eval_steps),
                                                   checkpoint_every=cfg.checkpoint_every, desc=f"fit {name}"),
-                     evaluate=evaluator, run=None if out_dir is None else RunFolder(out_dir, 2), config=config,
+                     evaluate=evaluator, parts={"selection": source}, run=None if out_dir is None else RunFolder(out_dir, 2), config=config,
                      num_parameters=model.num_parameters, progress=progress)
     if resume:
         loop.resume()

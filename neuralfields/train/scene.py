@@ -21,6 +21,7 @@ from ..render.rays import RayBatch
 from ..run.evaluation import evaluate_model, spread_indices
 from ..run.folder import RunFolder
 from ..run.metrics import mse_to_psnr
+from ..selection import Selection
 from .batches import ImageRays
 from ..loop import StepResult, TrainLoop, loop_config, ray_batch_size, seed_everything, step_decay
 from .losses import rgb_loss
@@ -72,10 +73,11 @@ def scene_trainer(cfg: RunConfig, train_scene: Scene, val_scene: Scene | None = 
     if val_scene is not None:
         evaluate = lambda: evaluate_model(model, val_scene, spread_indices(len(val_scene), t.eval_images))  # noqa: E731
     run = None if run_dir is None else RunFolder(run_dir, t.keep_checkpoints)
-    loop = TrainLoop(model, optimizer, ImageRays(train_scene, cfg.data.background, model.device),
-                     PhotometricObjective(model, t.loss), step_decay(t), ray_batch_size(t, model.sampler), loop_config(t),
+    source = ImageRays(train_scene, cfg.data.background, model.device,
+                       Selection(t.selection, t.select.validate("train.select")))
+    loop = TrainLoop(model, optimizer, source, PhotometricObjective(model, t.loss), step_decay(t), ray_batch_size(t, model.sampler), loop_config(t),
                      before_step=[lambda step: model.sampler.update(step, model.field)], evaluate=evaluate,
-                     run=run, config=cfg.to_dict(), num_parameters=model.field.num_parameters,
+                     parts={"selection": source}, run=run, config=cfg.to_dict(), num_parameters=model.field.num_parameters,
                      progress=progress, log=log)
     if resume and run is not None:
         loop.resume()
