@@ -58,8 +58,10 @@ class SelectionConfig:
     """How a batch is split between examples chosen by error and uniform ones (not the kind)."""
 
     pool: float = 4.0  # candidates scored per chosen example
-    start: float = 0.8  # share of the batch chosen by error at the start of the run
-    end: float = 0.2  # ... and at its end (linear in the run's progress)
+    # Share of the batch chosen by error at the start of the run and at its end (linear in the
+    # run's progress). Lego 200x200, 3-minute runs: 1.0 -> 0.5 gave 30.0 dB where 0.8 -> 0.2 gave 29.3.
+    start: float = 1.0
+    end: float = 0.5
     cell: int = 4  # pixels per error-map cell side for scene images (2D signals: one pixel a cell)
     decay: float = 0.5  # weight of a cell's newest batch error in its running value
 

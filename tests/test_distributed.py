@@ -107,6 +107,7 @@ def split_batch_rank(rank: int, world: int, port: int, data: str, out: str, tota
     join_group(rank, world, port)
     cfg = tiny_config(Path(data), steps=steps)
     cfg.train.checkpoint_every = 0
+    cfg.train.selection = "uniform"  # an error map learns from its own rank's rays only
     # The marcher steps every ray of a batch from the batch's nearest box entry, so sample
     # positions depend on which rays share a batch. A box holding the cameras (radius 3.5) makes
     # every ray start at ``near``: then a ray's samples are the same in any batch.

@@ -183,7 +183,8 @@ def video_dataset(demo_video, tmp_path_factory) -> tuple[Path, str]:
     video, _ = demo_video
     out = tmp_path_factory.mktemp("processed") / "orbit"
     # One frame per window: frame k of the dataset is frame k of the video, whose pose is known.
-    code = main(["process", str(video), "--output", str(out), "--frames", str(VIDEO_FRAMES), "--no-progress"])
+    code = main(["process", str(video), "--output", str(out), "--frames", str(VIDEO_FRAMES), "--no-progress",
+                 "--threads", "1"])  # one thread: the same poses on every run
     assert code == 0
     return out
 
@@ -194,9 +195,10 @@ def test_video_poses_match_the_truth(video_dataset, demo_video):
     assert len(capture.names) >= 0.9 * VIDEO_FRAMES
     index = [int(name[len("frame_"):-len(".jpg")]) - 1 for name in capture.names]
     error = alignment_error(capture.c2w[:, :3, 3], truth[index])
-    # Measured: mean 0.035, max 0.07 of the orbit's spread. At 160 px and a 40-degree field of view
-    # the focal length and the orbit radius trade off (SfM finds a focal length about 12% short),
-    # which bends the recovered orbit slightly; the field trains on these poses all the same.
+    # Measured with one thread (repeats exactly): mean 0.036, max 0.093 of the orbit's spread; with
+    # all threads runs vary (a mean of 0.073 was seen). At 160 px and a 40-degree field of view the
+    # focal length and the orbit radius trade off (SfM finds a focal length 13% short), which bends
+    # the recovered orbit slightly; the field trains on these poses all the same.
     assert error.mean() < 0.07 and error.max() < 0.15, error
     meta = json.loads((video_dataset / "transforms.json").read_text())
     true_focal = float(orbit_cameras(1, VIDEO_SIZE)[1].fx[0])

@@ -36,6 +36,9 @@ def register(sub) -> None:
     p.add_argument("--overlap", type=positive_int, default=10, help="sequential matcher: neighbours per frame (default 10)")
     p.add_argument("--aabb-scale", type=positive_int, help="instant-ngp aabb_scale (default 4 for objects, 16 for unbounded scenes)")
     p.add_argument("--seed", type=int, default=0, help="random seed of the mapper")
+    p.add_argument("--threads", type=int, default=-1,
+                   help="threads of feature extraction, matching and mapping (default -1: all cores; "
+                        "1 with --seed repeats a result exactly)")
     p.add_argument("--keep-database", action="store_true", help="keep colmap/ (feature database and every model) in the dataset")
     p.add_argument("--overwrite", action="store_true", help="replace an existing dataset folder (only once the new one is complete)")
     p.add_argument("--verbose", action="store_true", help="show COLMAP's log")
@@ -46,7 +49,7 @@ def register(sub) -> None:
 def run(args: argparse.Namespace) -> int:
     sfm = SfmOptions(matcher=args.matcher, camera_model=args.camera_model, shared_camera=not args.per_image_cameras,
                      max_image_size=args.max_image_size, max_features=args.max_features, overlap=args.overlap,
-                     seed=args.seed, verbose=args.verbose)
+                     seed=args.seed, threads=args.threads, verbose=args.verbose)
     cfg = ProcessConfig(frames=args.frames, image_format=args.image_format, sfm=sfm, aabb_scale=args.aabb_scale,
                         keep_database=args.keep_database, overwrite=args.overwrite)
     result = process_capture(args.input, args.output, cfg, progress=not args.no_progress)

@@ -82,6 +82,9 @@ def student_config(teacher_cfg: RunConfig, student: str, steps: int | None = Non
     # The student follows a fixed target from the first step (PVD uses no warm-up); a short ramp
     # still protects Adam's first updates, while a training-length warm-up would cover stage 1.
     cfg.train.warmup_steps = min(cfg.train.warmup_steps, DISTILL_WARMUP_STEPS)
+    # Rays of freshly drawn poses have no error map: replaying hard rays is PVD-AL's to switch on
+    # (--active-learning), or --set train.selection's; the teacher's own selection does not carry over.
+    cfg.train.selection = "uniform"
     cfg.output = output or f"runs/{teacher_cfg.scene}-{teacher_cfg.field.name}-to-{student}"
     return cfg
 

@@ -162,7 +162,9 @@ class ProposalSampler(nn.Module):
                 sigma = network(self.space(points.reshape(-1, 3))).reshape(n, -1)
                 weights = dense_weights(t, sigma)
             levels.append((s, weights))
-            s = resample(s, weights.detach() ** self.anneal, count, jitter=training).detach()
+            # Flattened histograms only while training: renders (eval, a reloaded checkpoint) see the true weights.
+            power = self.anneal if training else 1.0
+            s = resample(s, weights.detach() ** power, count, jitter=training).detach()
         t = self.span.to_distance(s, near, far)
         k = t.shape[-1] - 1
         ray_indices = torch.arange(n, device=rays.device).repeat_interleave(k)
