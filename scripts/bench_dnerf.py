@@ -57,6 +57,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="val frames rendered per scene, evenly spaced in time (default 10; 0: all)")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="config override, as in train")
     p.add_argument("--threads", type=int, default=0, help="torch threads (0: leave torch's default)")
+    p.add_argument("--device", default="cpu", help="torch device to train and render on (default cpu)")
+    p.add_argument("--merge", nargs="+", metavar="JSON",
+                   help="no training: combine reports of scenes run separately (in parallel) into one")
     p.add_argument("--json", default=str(ROOT / "docs" / "bench_dnerf.json"), help="output JSON")
     p.add_argument("--markdown", default=str(ROOT / "docs" / "bench_dnerf.md"), help="output markdown table")
     return p.parse_args(argv)
@@ -80,7 +83,7 @@ def run_scene(path: Path, args: argparse.Namespace) -> dict:
     # No val scene in the trainer: it would evaluate again at the end of fit().
     cfg.train.steps = 10**9
     cfg.train.time_budget = args.budget  # ends training and paces the lr schedule
-    trainer = scene_trainer(cfg, train, None, run_dir=None, progress=False, log=lambda _: None)
+    trainer = scene_trainer(cfg, train, None, run_dir=None, progress=False, log=lambda _: None, device=args.device)
     trainer.fit()
     n_eval = len(val) if args.eval_images <= 0 else min(args.eval_images, len(val))
     start = time.perf_counter()
@@ -89,14 +92,14 @@ def run_scene(path: Path, args: argparse.Namespace) -> dict:
         "psnr": result["psnr"], "ssim": result["ssim"], "steps": trainer.step,
         "train_seconds": round(trainer.train_seconds, 1), "eval_seconds": round(time.perf_counter() - start, 1),
         "val_images": n_eval, "resolution": f"{val.width}x{val.height}", "parameters": trainer.model.field.num_parameters,
-        "field": cfg.field.name, "options": cfg.field.options,
+        "field": cfg.field.name, "options": cfg.field.options, "device": str(trainer.model.device),
     }
 
 
 def markdown(report: dict) -> str:
     rows = report["scenes"]
     lines = [
-        "# D-NeRF benchmark (CPU, fixed time budget)",
+        f"# D-NeRF benchmark ({report.get('device', 'cpu')}, fixed time budget)",
         "",
         "Written by `scripts/bench_dnerf.py`; do not edit by hand. Command:",
         "",
@@ -106,6 +109,8 @@ def markdown(report: dict) -> str:
         f"({report['threads']} torch threads; 1-minute load average {report['load_average_start']:.1f} at the start, "
         f"{report['load_average_end']:.1f} at the end), val split at {report['resolution']}.",
         "",
+        *([f"The scenes ran as {report['parallel_runs']} processes at once, sharing the machine.", ""]
+          if report.get("parallel_runs", 1) > 1 else []),
         "| scene | PSNR (dB) | SSIM | steps | train s | params |",
         "|---|---:|---:|---:|---:|---:|",
     ]
@@ -124,7 +129,7 @@ def markdown(report: dict) -> str:
         *(f"| {name} | {psnr:.2f} | {note} |" for name, psnr, note in PUBLISHED),
         "",
         "These are not like-for-like: this table uses the val split (the test split is not in the",
-        "shared data), a CPU budget of minutes or less, and possibly reduced resolution. Timings",
+        "shared data), a budget of minutes or less, and possibly reduced resolution. Timings",
         "depend on machine load.",
         "",
     ]
@@ -135,12 +140,17 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
+    command = "python scripts/bench_dnerf.py " + " ".join(sys.argv[1:] if argv is None else argv)
+    if args.merge:
+        return write_report(merge_reports([json.loads(Path(p).read_text()) for p in args.merge], command), args)
     root = Path(expand_data_path(args.data_root))
     if not root.is_dir():
         print(f"{root}: D-NeRF data not found (set NEURALFIELDS_DATA or pass --data-root)", file=sys.stderr)
         return 2
-    report: dict = {"command": "python scripts/bench_dnerf.py " + " ".join(sys.argv[1:] if argv is None else argv),
-                    "budget_s": args.budget, "machine": f"{platform.machine()} {os.cpu_count()} cores",
+    machine = f"{platform.machine()} {os.cpu_count()} cores"
+    if args.device.startswith("cuda"):
+        machine += f", {torch.cuda.get_device_name(torch.device(args.device))}"
+    report: dict = {"command": command, "budget_s": args.budget, "machine": machine, "device": args.device,
                     "threads": torch.get_num_threads(), "load_average_start": os.getloadavg()[0], "scenes": {}}
     for name in args.scenes:
         path = root / name
@@ -150,8 +160,24 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{name}: training for {args.budget:.0f} s ...", flush=True)
         report["scenes"][name] = row = run_scene(path, args)
         print(f"{name}: PSNR {row['psnr']:.2f} dB, SSIM {row['ssim']:.3f}, {row['steps']} steps", flush=True)
-    rows = list(report["scenes"].values())
     report["load_average_end"] = os.getloadavg()[0]
+    return write_report(report, args)
+
+
+def merge_reports(reports: list[dict], command: str) -> dict:
+    """One report of several runs' scenes (the first run's settings; load averages at their worst)."""
+    merged = dict(reports[0], command=command, scenes={})
+    for r in reports:
+        merged["scenes"].update(r["scenes"])
+    merged["load_average_start"] = max(r["load_average_start"] for r in reports)
+    merged["load_average_end"] = max(r["load_average_end"] for r in reports)
+    merged["parallel_runs"] = len(reports)
+    merged["runs"] = [r["command"] for r in reports]
+    return merged
+
+
+def write_report(report: dict, args: argparse.Namespace) -> int:
+    rows = list(report["scenes"].values())
     report["field"] = rows[0]["field"]
     report["resolution"] = rows[0]["resolution"]
     report["mean"] = {k: sum(r[k] for r in rows) / len(rows) for k in ("psnr", "ssim")}

@@ -133,7 +133,7 @@ def density_volume(model, box: Tensor, resolution: int, time: float | None = Non
                    use_grid: bool = True) -> Volume:
     """Density sampled on a regular grid over ``box [2, 3]``, z-slab by z-slab (bounded memory)."""
     (nx, ny, nz), voxel = grid_shape(box, resolution)
-    origin = box[0].double().numpy()
+    origin = box[0].double().cpu().numpy()
     values = np.zeros((nx, ny, nz), dtype=np.float32)
     density = model.density_fn(time)
     device = model.device
