@@ -328,7 +328,8 @@ def test_views_are_not_held_back_by_a_long_render(served):
     other = gradio_client.Client(client.src, verbose=False)
     for azimuth in (0, 180):
         other.predict(run, azimuth, 20, 1.0, 40, "0,0,0", 0, api_name="/add_keyframe")
-    job = other.submit(run, 4, 10, MAX_SIDE, False, "rgb", api_name="/render_path")  # 40 frames
+    # 160 frames: several seconds even for a baked field that renders a frame in tens of ms.
+    job = other.submit(run, 16, 10, MAX_SIDE, False, "rgb", api_name="/render_path")
     time.sleep(1.0)
     start = time.perf_counter()
     render(client, run, side=32)
