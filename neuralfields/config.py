@@ -90,8 +90,9 @@ class TrainConfig:
     compile: bool = False  # torch.compile the field's hot path
     # Which pixels a batch holds (neuralfields.selection): uniform | int (the largest errors of an
     # error map, INT) | errormap (drawn in proportion to error, instant-ngp); ``select`` sizes it.
-    # int by measurement (docs/bench_selection.md): lego 200x200 after 3 minutes 29.3 dB against
-    # 28.8 uniform and 29.2 errormap (same settings otherwise).
+    # int by measurement (docs/selection.md): lego 200x200, 10-minute runs, 29.9 / 32.5 dB at 3 /
+    # 10 minutes against 29.4 / 31.9 uniform; fox after 2 minutes 23.1 vs 22.6 dB. Dynamic scenes
+    # measured worse with it: the dnerf preset sets uniform.
     selection: str = "int"
     select: SelectionConfig = default(default_factory=SelectionConfig)
 
