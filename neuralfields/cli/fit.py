@@ -24,9 +24,9 @@ def register(sub) -> None:
     p.add_argument("--steps", type=positive_int, default=2000, help="optimisation steps (default 2000)")
     p.add_argument("--batch", type=int, default=0, metavar="PIXELS",
                    help="random pixels per step; 0 (default) uses the whole image every step")
-    p.add_argument("--selection", default="uniform", choices=SELECTORS.names(),
-                   help="with --batch: which pixels a step trains on: uniform (default), int (largest errors), "
-                        "errormap (drawn in proportion to error)")
+    p.add_argument("--selection", default="errormap", choices=SELECTORS.names(),
+                   help="with --batch: which pixels a step trains on: uniform, int (largest errors), "
+                        "errormap (drawn in proportion to error; default)")
     p.add_argument("--lr", type=positive_float, help="Adam learning rate (default: the field's recommended rate)")
     p.add_argument("--size", type=positive_int, help="resize so the longest side has this many pixels")
     p.add_argument("--output", type=Path, help="output folder (default runs/fit-<image>-<field>)")

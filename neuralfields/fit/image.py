@@ -39,7 +39,9 @@ class FitConfig:
     checkpoint_every: int = 0  # with an output folder: checkpoints every N steps (and at the end)
     # With random batches: uniform pixels, or partly the pixels with the largest errors (int) or
     # drawn in proportion to them (errormap), from a per-pixel error map (neuralfields.selection).
-    selection: str = "uniform"
+    # errormap by measurement (docs/bench_selection.md): the best or level at equal time for SIREN
+    # and the hash grid on camera and astronaut; int helps SIREN as much but slows the hash grid.
+    selection: str = "errormap"
     select: SelectionConfig = field(default_factory=SelectionConfig)
 
 
