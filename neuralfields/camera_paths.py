@@ -148,7 +148,7 @@ def vertical_fov(cameras: Cameras) -> Tensor:
 
 def estimate_scene_frame(cameras: Cameras, aabb: Tensor | None = None) -> SceneFrame:
     """Centre, up, radius and camera angles of a capture (see the module docstring)."""
-    c2w = cameras.c2w.double().cpu().numpy()
+    c2w = cameras.c2w.double().numpy()
     origins = c2w[:, :, 3]
     forward = -c2w[:, :, 2]
     forward /= np.linalg.norm(forward, axis=-1, keepdims=True)
@@ -174,7 +174,7 @@ def estimate_scene_frame(cameras: Cameras, aabb: Tensor | None = None) -> SceneF
         if np.median(((candidate - origins) * forward).sum(-1)) > 0:
             centre = candidate
     if centre is None:
-        centre = (aabb.double().cpu().numpy().mean(0) if aabb is not None
+        centre = (aabb.double().numpy().mean(0) if aabb is not None
                   else origins.mean(0) + forward.mean(0) * np.linalg.norm(origins - origins.mean(0), axis=-1).max())
 
     offsets = origins - centre
@@ -427,7 +427,7 @@ def interpolate_training_path(cameras: Cameras, n_frames: int, max_keyframes: in
 
     By default one keyframe per 15 frames (at most all cameras), spread evenly along the tour.
     """
-    c2w = cameras.c2w.double().cpu().numpy()
+    c2w = cameras.c2w.double().numpy()
     order = tour_order(c2w)
     k = max_keyframes or max(2, n_frames // 15)
     k = max(1, min(k, len(order)))

@@ -73,7 +73,7 @@ class PoseSampler:
             raise NeuralFieldsError("the teacher has no training cameras to draw distillation poses from")
         self.cameras, self.times, self.cfg = cameras, times, cfg
         self.frame = estimate_scene_frame(cameras, aabb)
-        origins = cameras.c2w[:, :, 3].double().cpu().numpy()
+        origins = cameras.c2w[:, :, 3].double().numpy()
         dist = np.linalg.norm(origins - self.frame.centre, axis=-1)
         m = cfg.radius_margin
         self.radius_range = (float(dist.min()) * (1 - m), float(dist.max()) * (1 + m))
@@ -148,7 +148,7 @@ def _shell(sampler: PoseSampler, n: int) -> Tensor:
 
 
 def _interpolate(sampler: PoseSampler, n: int) -> Tensor:
-    c2w = sampler.cameras.c2w.double().cpu().numpy()
+    c2w = sampler.cameras.c2w.double().numpy()
     k = len(c2w)
     i = torch.randint(0, k, (n,)).numpy()
     j = (i + torch.randint(1, max(k, 2), (n,)).numpy()) % k  # a different pose when there is one

@@ -115,7 +115,8 @@ def occupied_box(grid) -> Tensor:
 def resolve_box(model, bbox: list[float] | None) -> Tensor:
     aabb = model.info.aabb.float()
     if bbox is None:  # the occupied part of the grid; without a world-space grid, the object box
-        return occupied_box(model.grid) if model.grid is not None else model.info.inner_aabb.float()
+        # On the CPU, like the scene info: exporters read the box into NumPy (the grid may be on a GPU).
+        return occupied_box(model.grid).cpu() if model.grid is not None else model.info.inner_aabb.float()
     box = torch.as_tensor(bbox, dtype=torch.float32)
     if box.numel() != 6 or not torch.isfinite(box).all():
         raise NeuralFieldsError(f"--bbox: expected 6 numbers xmin,ymin,zmin,xmax,ymax,zmax, got {bbox}")
@@ -133,7 +134,7 @@ def density_volume(model, box: Tensor, resolution: int, time: float | None = Non
                    use_grid: bool = True) -> Volume:
     """Density sampled on a regular grid over ``box [2, 3]``, z-slab by z-slab (bounded memory)."""
     (nx, ny, nz), voxel = grid_shape(box, resolution)
-    origin = box[0].double().cpu().numpy()
+    origin = box[0].double().numpy()
     values = np.zeros((nx, ny, nz), dtype=np.float32)
     density = model.density_fn(time)
     device = model.device

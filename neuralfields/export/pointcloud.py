@@ -41,8 +41,8 @@ def export_pointcloud(model, cfg: PointCloudConfig | None = None) -> tuple[np.nd
         if not keep.any():
             continue
         origins, dirs = cams.image_rays(i)
-        points.append((origins[keep] + dirs[keep] * out["depth"][keep, None]).cpu().numpy())
-        colours.append((out["rgb"][keep] / out["opacity"][keep, None]).clamp(0, 1).cpu().numpy())
+        points.append((origins[keep] + dirs[keep] * out["depth"][keep, None]).numpy())
+        colours.append((out["rgb"][keep] / out["opacity"][keep, None]).clamp(0, 1).numpy())
     if not points:
         raise NeuralFieldsError("point cloud: no rendered pixel is opaque enough (lower the opacity threshold?)")
     pts, rgb = np.concatenate(points).astype(np.float32), np.concatenate(colours)

@@ -96,11 +96,11 @@ class TSDFVolume:
 
     def surface(self) -> tuple[np.ndarray, np.ndarray]:
         """Zero level set between observed voxels only: ``verts [V, 3]``, ``faces [F, 3]``."""
-        values = -self.tsdf.reshape(self.shape).cpu().numpy()  # matter positive, as marching_cubes expects
-        seen = (self.weight > 0).reshape(self.shape).cpu().numpy()
+        values = -self.tsdf.reshape(self.shape).numpy()  # matter positive, as marching_cubes expects
+        seen = (self.weight > 0).reshape(self.shape).numpy()
         if not (values[seen] > 0).any() or not (values[seen] < 0).any():
             raise NeuralFieldsError("tsdf: no surface found in the fused depth (are the views empty? try --bbox)")
-        return marching_cubes(Volume(values, self.origin.double().cpu().numpy(), self.voxel), 0.0, seen)
+        return marching_cubes(Volume(values, self.origin.double().numpy(), self.voxel), 0.0, seen)
 
 
 def tsdf_surface(model, cfg: TSDFConfig, box: Tensor, resolution: int, time: float | None = None

@@ -52,24 +52,24 @@ def _to_uint8(image: np.ndarray) -> np.ndarray:
 
 
 def _show_rgb(buffers: dict[str, Tensor], style: VisualStyle) -> np.ndarray:
-    return _to_uint8(buffers["rgb"].cpu().numpy())
+    return _to_uint8(buffers["rgb"].numpy())
 
 
 def _show_depth(buffers: dict[str, Tensor], style: VisualStyle) -> np.ndarray:
     lo, hi = style.depth_range or (0.0, 1.0)
-    depth, opacity = buffers["depth"].cpu().numpy(), buffers["opacity"].cpu().numpy()
+    depth, opacity = buffers["depth"].numpy(), buffers["opacity"].numpy()
     colour = apply_colormap((depth - lo) / max(hi - lo, 1e-9), style.colormap) * opacity[..., None]
     image = _to_uint8(colour)
     return draw_legend(image, lo, hi, style.colormap) if style.legend else image
 
 
 def _show_normal(buffers: dict[str, Tensor], style: VisualStyle) -> np.ndarray:
-    n, opacity = buffers["normal"].cpu().numpy(), buffers["opacity"].cpu().numpy()
+    n, opacity = buffers["normal"].numpy(), buffers["opacity"].numpy()
     return _to_uint8((n + 1) * 0.5 * opacity[..., None])
 
 
 def _show_opacity(buffers: dict[str, Tensor], style: VisualStyle) -> np.ndarray:
-    return _to_uint8(np.repeat(buffers["opacity"].cpu().numpy()[..., None], 3, -1))
+    return _to_uint8(np.repeat(buffers["opacity"].numpy()[..., None], 3, -1))
 
 
 @dataclass

@@ -24,7 +24,7 @@ def grid_shape(box: Tensor, resolution: int) -> tuple[tuple[int, int, int], floa
     """Sample counts per axis and voxel size for ``resolution`` samples along the longest side."""
     if resolution < 8 or resolution > 2048:
         raise NeuralFieldsError(f"--resolution must lie in [8, 2048], got {resolution}")
-    extent = (box[1] - box[0]).double().cpu().numpy()
+    extent = (box[1] - box[0]).double().numpy()
     voxel = float(extent.max()) / (resolution - 1)
     shape = tuple(int(max(2, math.ceil(e / voxel) + 1)) for e in extent)
     return shape, voxel
