@@ -151,7 +151,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.device.startswith("cuda"):
         machine += f", {torch.cuda.get_device_name(torch.device(args.device))}"
     report: dict = {"command": command, "budget_s": args.budget, "machine": machine, "device": args.device,
-                    "threads": torch.get_num_threads(), "load_average_start": os.getloadavg()[0], "scenes": {}}
+                    "threads": torch.get_num_threads(), "load_average_start": os.getloadavg()[0], "started_at": time.time(), "scenes": {}}
     for name in args.scenes:
         path = root / name
         if not path.is_dir():
@@ -160,8 +160,15 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{name}: training for {args.budget:.0f} s ...", flush=True)
         report["scenes"][name] = row = run_scene(path, args)
         print(f"{name}: PSNR {row['psnr']:.2f} dB, SSIM {row['ssim']:.3f}, {row['steps']} steps", flush=True)
-    report["load_average_end"] = os.getloadavg()[0]
+    report["load_average_end"], report["ended_at"] = os.getloadavg()[0], time.time()
     return write_report(report, args)
+
+
+def most_at_once(reports: list[dict]) -> int:
+    """How many of ``reports`` ran at the same time at most (reports without times count as all)."""
+    if not all("started_at" in r and "ended_at" in r for r in reports):
+        return len(reports)
+    return max(sum(o["started_at"] < r["ended_at"] and r["started_at"] < o["ended_at"] for o in reports) for r in reports)
 
 
 def merge_reports(reports: list[dict], command: str) -> dict:
@@ -171,7 +178,7 @@ def merge_reports(reports: list[dict], command: str) -> dict:
         merged["scenes"].update(r["scenes"])
     merged["load_average_start"] = max(r["load_average_start"] for r in reports)
     merged["load_average_end"] = max(r["load_average_end"] for r in reports)
-    merged["parallel_runs"] = len(reports)
+    merged["parallel_runs"] = most_at_once(reports)
     merged["runs"] = [r["command"] for r in reports]
     return merged
 

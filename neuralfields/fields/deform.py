@@ -23,6 +23,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+import torch
 from torch import Tensor, nn
 
 from ..encodings import PlaneEncoding
@@ -41,18 +42,23 @@ class DeformConfig(SpaceTimeOptions):
     init_range: list[float] = field(default_factory=lambda: [0.5, 1.5])  # features ~1: the decoder sees space and time vary from the start
     hidden: int = 64
     layers: int = 2  # hidden layers of the deformation decoder
-    # Deformation planes' learning rate relative to the decoder's. At 10x (the canonical planes'
-    # rate) the warp grows large and noisy in empty space after the lr warm-up, pulls canonical
-    # matter into it, and the occupancy grid fills up again: on D-NeRF standup (200 px, preset
-    # dnerf) training PSNR peaked at step 100 (22 dB) and fell to 19 dB while samples per ray rose
-    # from 8 to 50. At 3x it rises steadily (25.5 dB at step 400, 4-5 samples per ray); at 1x it
-    # is stable too but the warp starts too slowly to follow a moving object within 100 steps.
-    plane_lr_scale: float = 3.0
+    # Deformation planes' learning rate relative to the decoder's. Higher rates (10x, as for
+    # canonical planes, or 3x) made the warp blow up in long runs (below).
+    plane_lr_scale: float = 1.0
+    # Adam's beta2 for the deformation's parameters (instant-ngp's 0.99, not 0.999). Plane cells
+    # that samples reach only now and then are what blew up: Adam scales a lone gradient to a step
+    # of ~3 lr and keeps coasting for ~30 lr in all with beta2 = 0.999 (~10 lr with 0.99), so such
+    # cells drift, and the product of six planes multiplies the drift.
+    adam_beta2: float = 0.99
     # The decoder starts at zero, so early data gradients on the planes are tiny: regularisers as
     # strong as K-Planes' would pin the planes and the warp would never start to move.
     tv_weight: float = 1e-5  # total variation of the spatial deformation planes
     time_smoothness_weight: float = 1e-4
     time_l1_weight: float = 0.0
+    # The offset is bounded smoothly, ``max_offset * tanh(raw / max_offset)`` in field units (the
+    # box is [-1, 1]^3): a cell that still drifts cannot fling matter from across the scene into
+    # the occupancy grid. 0: unbounded.
+    max_offset: float = 1.0
 
 
 @register_field("deform", DeformConfig)
@@ -87,7 +93,9 @@ class DeformField(Field):
         """Offsets ``[N, D]`` from points ``x [N, D]`` at times ``t [N, 1]`` to canonical space."""
         t = time_or_zero(x, t)
         modulate = None if self.modulation is None else self.modulation.modulator(t)
-        return self.decoder(self.encoding(with_time(x, t)), modulate)
+        raw = self.decoder(self.encoding(with_time(x, t)), modulate)
+        bound = self.cfg.max_offset
+        return raw if bound <= 0 else bound * torch.tanh(raw / bound)
 
     def warp(self, x: Tensor, t: Tensor | None = None) -> Tensor:
         """Canonical positions ``[N, D]`` of ``x`` at time ``t``."""
@@ -121,10 +129,11 @@ class DeformField(Field):
 
     def param_groups(self, lr: float, weight_decay: float) -> list[dict]:
         grids: list[nn.Parameter] = list(self.encoding.parameters())
+        betas = (0.9, self.cfg.adam_beta2)
         if self.modulation is not None:
             grids += list(self.modulation.parameters())
         return [
             *self.canonical.param_groups(lr, weight_decay),
-            {"params": grids, "lr": lr * self.cfg.plane_lr_scale, "weight_decay": 0.0},
-            {"params": list(self.decoder.parameters()), "lr": lr, "weight_decay": weight_decay},
+            {"params": grids, "lr": lr * self.cfg.plane_lr_scale, "weight_decay": 0.0, "betas": betas},
+            {"params": list(self.decoder.parameters()), "lr": lr, "weight_decay": weight_decay, "betas": betas},
         ]
