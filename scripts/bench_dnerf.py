@@ -18,6 +18,7 @@ import argparse
 import json
 import os
 import platform
+import shlex
 import sys
 import time
 from pathlib import Path
@@ -110,7 +111,9 @@ def markdown(report: dict) -> str:
         f"{report['load_average_end']:.1f} at the end), val split at {report['resolution']}.",
         "",
         *([f"The scenes ran as {report['parallel_runs']} processes at once, sharing the machine.", ""]
-          if report.get("parallel_runs", 1) > 1 else []),
+          if report.get("parallel_runs", 1) > 1 else
+          [f"The scenes ran one at a time, in {report['runs']} processes, alone on the machine.", ""]
+          if isinstance(report.get("runs"), int) and report["runs"] > 1 else []),
         "| scene | PSNR (dB) | SSIM | steps | train s | params |",
         "|---|---:|---:|---:|---:|---:|",
     ]
@@ -140,9 +143,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
-    command = "python scripts/bench_dnerf.py " + " ".join(sys.argv[1:] if argv is None else argv)
+    command = settings_command(sys.argv[1:] if argv is None else argv)
     if args.merge:
-        return write_report(merge_reports([json.loads(Path(p).read_text()) for p in args.merge], command), args)
+        return write_report(merge_reports([json.loads(Path(p).read_text()) for p in args.merge]), args)
     root = Path(expand_data_path(args.data_root))
     if not root.is_dir():
         print(f"{root}: D-NeRF data not found (set NEURALFIELDS_DATA or pass --data-root)", file=sys.stderr)
@@ -164,6 +167,17 @@ def main(argv: list[str] | None = None) -> int:
     return write_report(report, args)
 
 
+def settings_command(argv: list[str], drop: tuple[str, ...] = ("--json", "--markdown", "--merge", "--scenes")) -> str:
+    """The command line without where reports go or which scenes ran: the settings to reproduce."""
+    kept, skipping = [], False
+    for arg in argv:
+        if arg.startswith("--"):
+            skipping = arg.split("=")[0] in drop
+        if not skipping:
+            kept.append(arg)
+    return " ".join(["python scripts/bench_dnerf.py", *kept])
+
+
 def most_at_once(reports: list[dict]) -> int:
     """How many of ``reports`` ran at the same time at most (reports without times count as all)."""
     if not all("started_at" in r and "ended_at" in r for r in reports):
@@ -171,15 +185,18 @@ def most_at_once(reports: list[dict]) -> int:
     return max(sum(o["started_at"] < r["ended_at"] and r["started_at"] < o["ended_at"] for o in reports) for r in reports)
 
 
-def merge_reports(reports: list[dict], command: str) -> dict:
+def merge_reports(reports: list[dict]) -> dict:
     """One report of several runs' scenes (the first run's settings; load averages at their worst)."""
-    merged = dict(reports[0], command=command, scenes={})
+    commands = sorted({settings_command(shlex.split(r["command"])[2:]) for r in reports})
+    if len(commands) > 1:
+        raise SystemExit(f"--merge: the reports ran with different settings: {commands}")
+    merged = dict(reports[0], command=f"{commands[0]} --scenes <one or more>, merged with --merge", scenes={})
     for r in reports:
         merged["scenes"].update(r["scenes"])
     merged["load_average_start"] = max(r["load_average_start"] for r in reports)
     merged["load_average_end"] = max(r["load_average_end"] for r in reports)
     merged["parallel_runs"] = most_at_once(reports)
-    merged["runs"] = [r["command"] for r in reports]
+    merged["runs"] = len(reports)
     return merged
 
 
