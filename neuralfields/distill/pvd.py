@@ -37,7 +37,7 @@ from ..config import RunConfig, TrainConfig
 from ..data import load_data
 from ..data.scene import Scene, batch_background, composite_background
 from ..errors import NeuralFieldsError
-from ..loop import StepResult, TrainLoop, loop_config, ray_batch_size, seed_everything, step_decay
+from ..loop import StepResult, TrainLoop, adam, loop_config, ray_batch_size, seed_everything, step_decay
 from ..model import SceneModel, build_model
 from ..render.evaluate import RenderOutputs, evaluate
 from ..render.rays import RayBatch
@@ -300,7 +300,7 @@ def distill_trainer(cfg: RunConfig, teacher: SceneModel, dcfg: DistillConfig | N
     if val_scene is not None:
         evaluate_fn = lambda: evaluate_model(student, val_scene, spread_indices(len(val_scene), t.eval_images))  # noqa: E731
     run = None if run_dir is None else RunFolder(run_dir, t.keep_checkpoints)
-    loop = TrainLoop(student, torch.optim.Adam(groups, eps=1e-15), source, objective, step_decay(t),
+    loop = TrainLoop(student, adam(t, groups), source, objective, step_decay(t),
                      ray_batch_size(t, student.sampler), loop_config(t, "distill"), evaluate=evaluate_fn, summarize=summarize,
                      parts={"distill": DistillState(objective, source, teacher_dir, grid_transfer, inherited)}, run=run, config=cfg.to_dict(),
                      num_parameters=student.field.num_parameters, progress=progress, log=log)

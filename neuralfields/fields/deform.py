@@ -43,13 +43,9 @@ class DeformConfig(SpaceTimeOptions):
     hidden: int = 64
     layers: int = 2  # hidden layers of the deformation decoder
     # Deformation planes' learning rate relative to the decoder's. Higher rates (10x, as for
-    # canonical planes, or 3x) made the warp blow up in long runs (below).
+    # canonical planes, or 3x) made the warp blow up in long runs, as did Adam's beta2 = 0.999
+    # (train.adam_beta2; docs/dynamic.md).
     plane_lr_scale: float = 1.0
-    # Adam's beta2 for the deformation's parameters (instant-ngp's 0.99, not 0.999). Plane cells
-    # that samples reach only now and then are what blew up: Adam scales a lone gradient to a step
-    # of ~3 lr and keeps coasting for ~30 lr in all with beta2 = 0.999 (~10 lr with 0.99), so such
-    # cells drift, and the product of six planes multiplies the drift.
-    adam_beta2: float = 0.99
     # The decoder starts at zero, so early data gradients on the planes are tiny: regularisers as
     # strong as K-Planes' would pin the planes and the warp would never start to move.
     tv_weight: float = 1e-5  # total variation of the spatial deformation planes
@@ -129,11 +125,10 @@ class DeformField(Field):
 
     def param_groups(self, lr: float, weight_decay: float) -> list[dict]:
         grids: list[nn.Parameter] = list(self.encoding.parameters())
-        betas = (0.9, self.cfg.adam_beta2)
         if self.modulation is not None:
             grids += list(self.modulation.parameters())
         return [
             *self.canonical.param_groups(lr, weight_decay),
-            {"params": grids, "lr": lr * self.cfg.plane_lr_scale, "weight_decay": 0.0, "betas": betas},
-            {"params": list(self.decoder.parameters()), "lr": lr, "weight_decay": weight_decay, "betas": betas},
+            {"params": grids, "lr": lr * self.cfg.plane_lr_scale, "weight_decay": 0.0},
+            {"params": list(self.decoder.parameters()), "lr": lr, "weight_decay": weight_decay},
         ]

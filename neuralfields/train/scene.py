@@ -23,7 +23,7 @@ from ..run.folder import RunFolder
 from ..run.metrics import mse_to_psnr
 from ..selection import Selection
 from .batches import ImageRays
-from ..loop import StepResult, TrainLoop, loop_config, ray_batch_size, seed_everything, step_decay
+from ..loop import StepResult, TrainLoop, adam, loop_config, ray_batch_size, seed_everything, step_decay
 from .losses import rgb_loss
 
 
@@ -68,7 +68,7 @@ def scene_trainer(cfg: RunConfig, train_scene: Scene, val_scene: Scene | None = 
         model.field.compile()
     if t.lr is None:
         t.lr = model.field.recommended_lr  # recorded in config.json as used
-    optimizer = torch.optim.Adam(model.param_groups(t.lr, t.weight_decay), eps=1e-15)
+    optimizer = adam(t, model.param_groups(t.lr, t.weight_decay))
     evaluate = None
     if val_scene is not None:
         evaluate = lambda: evaluate_model(model, val_scene, spread_indices(len(val_scene), t.eval_images))  # noqa: E731
