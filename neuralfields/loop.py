@@ -140,9 +140,9 @@ def step_decay(t: TrainConfig) -> StepDecay:
     return StepDecay(t.steps, t.warmup_steps, t.decay_milestones, t.decay_gamma, t.time_budget)
 
 
-def adam(t: TrainConfig, groups: list[dict]) -> torch.optim.Adam:
-    """Adam as a run config describes it; eps 1e-15 as instant-ngp (grid cells see tiny gradients)."""
-    return torch.optim.Adam(groups, eps=1e-15, betas=(0.9, t.adam_beta2))
+def adam(groups: list[dict], beta2: float) -> torch.optim.Adam:
+    """Every trainer's Adam; eps 1e-15 as instant-ngp (grid cells see tiny gradients)."""
+    return torch.optim.Adam(groups, eps=1e-15, betas=(0.9, beta2))
 
 
 def loop_config(t: TrainConfig, desc: str = "train") -> LoopConfig:

@@ -97,6 +97,15 @@ def run_scene(path: Path, args: argparse.Namespace) -> dict:
     }
 
 
+def how_run(report: dict) -> list[str]:
+    """A sentence (and a blank line) on how a merged report's processes shared the machine."""
+    if report.get("parallel_runs", 1) > 1:
+        return [f"The scenes ran as {report['parallel_runs']} processes at once, sharing the machine.", ""]
+    if isinstance(report.get("runs"), int) and report["runs"] > 1:  # older reports list commands
+        return [f"The scenes ran one at a time, in {report['runs']} processes.", ""]
+    return []
+
+
 def markdown(report: dict) -> str:
     rows = report["scenes"]
     lines = [
@@ -110,10 +119,7 @@ def markdown(report: dict) -> str:
         f"({report['threads']} torch threads; 1-minute load average {report['load_average_start']:.1f} at the start, "
         f"{report['load_average_end']:.1f} at the end), val split at {report['resolution']}.",
         "",
-        *([f"The scenes ran as {report['parallel_runs']} processes at once, sharing the machine.", ""]
-          if report.get("parallel_runs", 1) > 1 else
-          [f"The scenes ran one at a time, in {report['runs']} processes, alone on the machine.", ""]
-          if isinstance(report.get("runs"), int) and report["runs"] > 1 else []),
+        *how_run(report),
         "| scene | PSNR (dB) | SSIM | steps | train s | params |",
         "|---|---:|---:|---:|---:|---:|",
     ]
@@ -195,7 +201,7 @@ def merge_reports(reports: list[dict]) -> dict:
         merged["scenes"].update(r["scenes"])
     merged["load_average_start"] = max(r["load_average_start"] for r in reports)
     merged["load_average_end"] = max(r["load_average_end"] for r in reports)
-    merged["parallel_runs"] = most_at_once(reports)
+    merged["parallel_runs"] = max(most_at_once(reports), *(r.get("parallel_runs", 1) for r in reports))
     merged["runs"] = len(reports)
     return merged
 

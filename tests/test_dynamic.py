@@ -226,20 +226,27 @@ def test_cli_fields_lists_every_registered_field(capsys):
     assert main(["fields", "nope"]) == 2
 
 
+def small_dnerf_config(shared_data, scene: str, steps: int):
+    """The ``dnerf`` preset on a D-NeRF scene at 100 px, with batches sized for a test."""
+    from neuralfields.config import load_preset
+
+    cfg = load_preset("dnerf")
+    cfg.data.path = str(shared_data / "dnerf_400" / scene)
+    cfg.data.downscale = 4  # 100 px: the defects show at any size; smaller batches keep this fast
+    cfg.train.steps, cfg.train.eval_every, cfg.train.checkpoint_every = steps, 0, 0
+    cfg.train.target_samples, cfg.train.init_rays, cfg.train.max_rays = 8192, 512, 2048
+    return cfg
+
+
 def test_longer_dynamic_run_does_not_end_below_a_shorter_one(shared_data):
     """Regression: with deformation planes at 10x the decoder's rate, training on standup got worse
     the longer it ran (here: 16.7 dB after 100 steps, 13.2 dB after 300, the occupancy grid
     filling from 5% to 25% of the box)."""
-    from neuralfields.config import load_preset
     from neuralfields.run.evaluation import evaluate_model, spread_indices
 
     results = {}
     for steps in (100, 300):
-        cfg = load_preset("dnerf")
-        cfg.data.path = str(shared_data / "dnerf_400" / "standup")
-        cfg.data.downscale = 4  # 100 px: the defect shows at any size; smaller batches keep this fast
-        cfg.train.steps, cfg.train.eval_every, cfg.train.checkpoint_every = steps, 0, 0
-        cfg.train.target_samples, cfg.train.init_rays, cfg.train.max_rays = 8192, 512, 2048
+        cfg = small_dnerf_config(shared_data, "standup", steps)
         val = load_data(cfg.data, "val")
         loop = scene_trainer(cfg, load_data(cfg.data, "train"), None, None, progress=False, log=lambda _: None)
         loop.fit()
@@ -255,14 +262,9 @@ def test_a_long_run_at_the_full_rate_keeps_the_warp_bounded(shared_data):
     planes blew the warp up. bouncingballs at 100 px without lr decay, with the old settings
     (planes at 3x, beta2 0.999, no bound): largest offset 0.5 at step 500, 539 at 600, 22,759 at
     1000, training PSNR 24.0 -> 11.0 dB; with the defaults 0.14 throughout and 24.6 dB."""
-    from neuralfields.config import load_preset
     from neuralfields.run.evaluation import evaluate_model, spread_indices
 
-    cfg = load_preset("dnerf")
-    cfg.data.path = str(shared_data / "dnerf_400" / "bouncingballs")
-    cfg.data.downscale = 4
-    cfg.train.steps, cfg.train.eval_every, cfg.train.checkpoint_every = 700, 0, 0
-    cfg.train.target_samples, cfg.train.init_rays, cfg.train.max_rays = 8192, 512, 2048
+    cfg = small_dnerf_config(shared_data, "bouncingballs", 700)
     cfg.train.decay_milestones = []  # the full rate throughout, as a long time-paced run has it
     loop = scene_trainer(cfg, load_data(cfg.data, "train"), None, None, progress=False, log=lambda _: None)
     field = loop.model.field

@@ -300,7 +300,7 @@ def distill_trainer(cfg: RunConfig, teacher: SceneModel, dcfg: DistillConfig | N
     if val_scene is not None:
         evaluate_fn = lambda: evaluate_model(student, val_scene, spread_indices(len(val_scene), t.eval_images))  # noqa: E731
     run = None if run_dir is None else RunFolder(run_dir, t.keep_checkpoints)
-    loop = TrainLoop(student, adam(t, groups), source, objective, step_decay(t),
+    loop = TrainLoop(student, adam(groups, t.adam_beta2), source, objective, step_decay(t),
                      ray_batch_size(t, student.sampler), loop_config(t, "distill"), evaluate=evaluate_fn, summarize=summarize,
                      parts={"distill": DistillState(objective, source, teacher_dir, grid_transfer, inherited)}, run=run, config=cfg.to_dict(),
                      num_parameters=student.field.num_parameters, progress=progress, log=log)

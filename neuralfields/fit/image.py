@@ -23,7 +23,7 @@ from ..fields import Field, build_field, resolved_options
 from ..run.folder import RunFolder
 from ..selection import IndexDraw, Selection, SelectionConfig
 from ..run.metrics import mse_to_psnr, psnr, ssim
-from ..loop import BatchSize, ExponentialDecay, LoopConfig, StepResult, TrainLoop, seed_everything
+from ..loop import BatchSize, ExponentialDecay, LoopConfig, StepResult, TrainLoop, adam, seed_everything
 from .io import save_image
 
 
@@ -208,7 +208,8 @@ def fit_image(image: np.ndarray, name: str, options: dict | None = None, cfg: Fi
     config = {"fit": asdict(cfg), "field": {"name": name, "options": resolved_options(name, options)},
               "image": {"height": h, "width": w, "channels": c}}
     source = ImagePixels(coords, colors, Selection(cfg.selection, cfg.select.validate("select")))
-    loop = TrainLoop(FieldState(model), torch.optim.Adam(model.param_groups(lr, 0.0), eps=1e-15),
+    # PyTorch's beta2 (0.999): the 2D fitting figures were measured with it.
+    loop = TrainLoop(FieldState(model), adam(model.param_groups(lr, 0.0), beta2=0.999),
                      source, SignalObjective(model), ExponentialDecay(cfg.steps, cfg.lr_decay),
                      BatchSize(batch), LoopConfig(cfg.steps, log_every=10, eval_steps=set(cfg.eval_steps),
                                                   checkpoint_every=cfg.checkpoint_every, desc=f"fit {name}"),

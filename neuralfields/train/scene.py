@@ -68,7 +68,7 @@ def scene_trainer(cfg: RunConfig, train_scene: Scene, val_scene: Scene | None = 
         model.field.compile()
     if t.lr is None:
         t.lr = model.field.recommended_lr  # recorded in config.json as used
-    optimizer = adam(t, model.param_groups(t.lr, t.weight_decay))
+    optimizer = adam(model.param_groups(t.lr, t.weight_decay), t.adam_beta2)
     evaluate = None
     if val_scene is not None:
         evaluate = lambda: evaluate_model(model, val_scene, spread_indices(len(val_scene), t.eval_images))  # noqa: E731
