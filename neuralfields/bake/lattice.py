@@ -23,15 +23,16 @@ EMPTY_RAW = -30.0  # raw density outside kept blocks: exp(-30) ~ 1e-13, nothing
 def locate(u: Tensor, resolution: int, block: int, block_index: Tensor) -> tuple[Tensor, Tensor, Tensor]:
     """Row block ``[N]`` (-1: empty or outside the cube), cell within the block ``[N, 3]`` (x, y, z)
     and position within the cell ``[N, 3]`` in [0, 1) of field points ``u [N, 3]``."""
+    # Index arithmetic in floats (exact for these small integers): CPUs vectorise float floors,
+    # not 64-bit integer division.
     pos = ((u + 1.0) * (0.5 * resolution)).clamp(0.0, resolution - 1e-3)
     cell = pos.floor()
     frac = pos - cell
-    cell = cell.long()
-    blk = torch.div(cell, block, rounding_mode="floor")
+    blk = (cell * (1.0 / block)).floor()
     nb = resolution // block
-    bid = block_index[(blk[:, 2] * nb + blk[:, 1]) * nb + blk[:, 0]]
+    bid = block_index[((blk[:, 2] * nb + blk[:, 1]) * nb + blk[:, 0]).long()]
     outside = ((u < -1.0) | (u >= 1.0)).any(-1)
-    return torch.where(outside, torch.full_like(bid, -1), bid), cell - blk * block, frac
+    return torch.where(outside, torch.full_like(bid, -1), bid), (cell - blk * block).long(), frac
 
 
 def corners(u: Tensor, resolution: int, block: int, block_index: Tensor,
@@ -85,6 +86,9 @@ class BlockLattice(nn.Module):
         group: cells per edge of the groups that samplers step through.
         groups: ``[(resolution / group)^3]`` bool (z-major): groups with an occupied cell, grown by
             one group (so a step of up to two groups whose midpoint misses them crosses none).
+
+    A coarser level is derived on load: ``coarse_groups`` marks the ``coarse^3``-group cubes that
+    hold a marked group, grown by one cube, for a first pass of steps ``coarse`` times longer.
     """
 
     def __init__(self, resolution: int, block: int, block_index: Tensor, density: Tensor, features: Tensor,
@@ -98,6 +102,10 @@ class BlockLattice(nn.Module):
         self.register_buffer("cells", cells.bool().reshape(-1))
         self.group = int(group)
         self.register_buffer("groups", groups.bool().reshape(-1))
+        per_axis = self.resolution // self.group
+        self.coarse = next(f for f in (4, 2, 1) if per_axis % f == 0)
+        dense = F.max_pool3d(self.groups.reshape((1, 1) + (per_axis,) * 3).float(), self.coarse)[0, 0] > 0
+        self.register_buffer("coarse_groups", dilate(dense, 1).reshape(-1), persistent=False)
         side = self.block + 1
         bits = torch.tensor([[(i >> 2) & 1, (i >> 1) & 1, i & 1] for i in range(8)])  # corner (dz, dy, dx)
         self.register_buffer("corner_offsets", (bits[:, 0] * side + bits[:, 1]) * side + bits[:, 2], persistent=False)
@@ -111,10 +119,11 @@ class BlockLattice(nn.Module):
         return sum(t.numel() * t.element_size()
                    for t in (self.block_index, self.density, self.features, self.cells, self.groups))
 
-    def occupied_groups(self, x: Tensor, space) -> Tensor:
-        """``[N]`` bool: world points ``x [N, 3]`` (mapped by the box ``space``) lie in marked groups."""
-        return _occupied_groups(x, space.box_centre, space.box_half, space.unbounded, self.resolution, self.group,
-                                self.groups)
+    def occupied_groups(self, x: Tensor, space, coarse: bool = False) -> Tensor:
+        """``[N]`` bool: world points ``x [N, 3]`` (mapped by the box ``space``) lie in marked groups
+        (``coarse``: in marked coarse cubes)."""
+        size, marks = (self.group * self.coarse, self.coarse_groups) if coarse else (self.group, self.groups)
+        return _occupied_groups(x, space.box_centre, space.box_half, space.unbounded, self.resolution, size, marks)
 
     def occupied_cells(self, x: Tensor, space) -> tuple[Tensor, Tensor]:
         """Field coordinates ``[N, 3]`` of world points ``x [N, 3]`` and ``[N]`` bool: their cells may show."""
@@ -150,9 +159,8 @@ class BlockLattice(nn.Module):
 def block_ids(u: Tensor, resolution: int, block: int) -> Tensor:
     """Linear block id ``[N]`` (z-major, x fastest) of field points ``u [N, 3]``, clamped into the cube."""
     nb = resolution // block
-    cell = ((u + 1.0) * (0.5 * resolution)).clamp(0.0, resolution - 1e-3).long()
-    blk = torch.div(cell, block, rounding_mode="floor")
-    return (blk[:, 2] * nb + blk[:, 1]) * nb + blk[:, 0]
+    blk = ((((u + 1.0) * (0.5 * resolution)).clamp(0.0, resolution - 1e-3).floor()) * (1.0 / block)).floor()
+    return ((blk[:, 2] * nb + blk[:, 1]) * nb + blk[:, 0]).long()
 
 
 def lattice_points(ids: Tensor, resolution: int, block: int) -> Tensor:

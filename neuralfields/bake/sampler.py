@@ -43,14 +43,13 @@ class MarchConfig:
     drop_weight: float = 1e-4  # samples weighing less than this are left out
 
 
-def coarse_steps(origins: Tensor, dirs: Tensor, t: Tensor, centre: Tensor, half: Tensor, contracted: bool,
-                 resolution: int, group: int, groups: Tensor) -> Tensor:
-    """``[L, K]`` bool: steps between the distances ``t [L, K + 1]`` of rays ``origins, dirs [L, 3]``
-    whose midpoint lies in a marked cell group (and that have length)."""
-    mid = 0.5 * (t[:, 1:] + t[:, :-1])
-    points = (origins[:, None] + dirs[:, None] * mid[..., None]).reshape(-1, 3)
-    inside = occupied_groups(points, centre, half, contracted, resolution, group, groups).reshape(mid.shape)
-    return inside & (t[:, 1:] > t[:, :-1])
+def occupied_midpoints(origins: Tensor, dirs: Tensor, ray: Tensor, mid: Tensor, centre: Tensor, half: Tensor,
+                       contracted: bool, resolution: int, group: int, groups: Tensor) -> Tensor:
+    """``[P]`` bool: the points at distances ``mid [P]`` along rays ``ray [P]`` (of ``origins, dirs
+    [R, 3]``, indexed here, where the gather fuses into the test) lie in marked cell groups. Flat
+    on purpose: a compiled kernel over ``[P, K]`` steps pays an integer division by ``K`` per element."""
+    points = origins[ray] + dirs[ray] * mid[:, None]
+    return occupied_groups(points, centre, half, contracted, resolution, group, groups)
 
 
 def fine_samples(origins: Tensor, dirs: Tensor, ray: Tensor, t0: Tensor, t1: Tensor, frac: Tensor, centre: Tensor,
@@ -66,7 +65,7 @@ def fine_samples(origins: Tensor, dirs: Tensor, ray: Tensor, t0: Tensor, t1: Ten
     return starts.reshape(-1), ends.reshape(-1), u, keep
 
 
-_coarse_steps = maybe_compile(coarse_steps)
+_occupied_midpoints = maybe_compile(occupied_midpoints)
 _fine_samples = maybe_compile(fine_samples)
 
 
@@ -88,8 +87,11 @@ class BakedSampler(nn.Module):
                 box = torch.stack([lo, hi]).float() * (2.0 / lattice.blocks) - 1.0
                 span.aabb.copy_(space.inverse(box))
                 extent = int((hi - lo).max()) * (lattice.block // lattice.group)
-        # Coarse steps of two groups along the longest chord (sqrt(3) box widths).
-        self.steps = max(1, int(math.ceil(self.cfg.steps_per_group * extent * math.sqrt(3))))
+        self.longest = float((span.aabb[1] - span.aabb[0]).norm())  # the longest chord of a bounded ray
+        # Coarse steps of two groups along the longest chord (sqrt(3) box widths), a whole number of
+        # the first pass's longer steps.
+        f = lattice.coarse
+        self.steps = f * max(1, int(math.ceil(self.cfg.steps_per_group * extent * math.sqrt(3) / f)))
         self.step_size = span.diagonal / (lattice.resolution * math.sqrt(3))
         cells_per_step = lattice.group / self.cfg.steps_per_group
         self.samples_per_step = self.cfg.samples_per_step or max(1, round(cells_per_step / self.cfg.cells_per_sample))
@@ -100,16 +102,37 @@ class BakedSampler(nn.Module):
     def occupied_steps(self, rays: RayBatch) -> tuple[Tensor, Tensor, Tensor, Tensor]:
         """The occupied coarse steps of the rays that cross the kept blocks' box, one row per step
         sorted by ray then distance: ray ``[M]``, start and end distances ``[M]``, and the step's
-        rank among its ray's occupied steps ``[M]``."""
+        rank among its ray's occupied steps ``[M]``.
+
+        Two passes: steps ``coarse`` times longer against the lattice's coarse cubes first (most of
+        a view is empty, and this tests a quarter of the midpoints), then the steps inside the
+        occupied long ones against the groups. Both passes mark what one pass over the groups would.
+        """
         near, far = self.span.ray_range(rays)
         live = (far > near).nonzero()[:, 0]
-        s = torch.linspace(0.0, 1.0, self.steps + 1, device=rays.device).expand(len(live), -1)
-        t = self.span.to_distance(s, near[live], far[live])  # [L, K + 1]
-        lat, space = self.lattice, self.space
-        occupied = _coarse_steps(rays.origins[live], rays.dirs[live], t, space.box_centre, space.box_half,
-                                 space.unbounded, lat.resolution, lat.group, lat.groups)
-        rows, cols = occupied.nonzero(as_tuple=True)
-        return live[rows], t[rows, cols], t[rows, cols + 1], sample_ranks(rows)
+        near, far = near[live], far[live]
+        f, lat, space, k = self.lattice.coarse, self.lattice, self.space, self.steps // self.lattice.coarse
+        if self.span.unbounded:  # every ray runs to the horizon, across the whole normalised distance
+            counts = torch.full_like(live, k)
+        else:  # steps of one length: a ray through a corner of the box takes few
+            counts = torch.ceil(k * (far - near) / self.longest).long().clamp(1, k)
+        ray = torch.repeat_interleave(counts)
+        j = sample_ranks(ray).to(near.dtype)[:, None] + torch.tensor([0.0, 1.0], device=near.device)
+        t = self.span.to_distance(j / counts[ray, None], near[ray], far[ray])  # [M, 2]
+        o, d = rays.origins[live], rays.dirs[live]
+        long_steps = _occupied_midpoints(o, d, ray, t.mean(-1), space.box_centre, space.box_half, space.unbounded,
+                                         lat.resolution, lat.group * f, lat.coarse_groups)
+        keep = (long_steps & (t[:, 1] > t[:, 0])).nonzero()[:, 0]
+        ray, t = ray[keep], t[keep]
+        frac = torch.arange(f + 1, device=rays.device, dtype=t.dtype) / f
+        ts = t[:, :1] + (t[:, 1:] - t[:, :1]) * frac  # [M, f + 1]
+        mid = 0.5 * (ts[:, 1:] + ts[:, :-1])
+        occupied = _occupied_midpoints(o, d, ray[:, None].expand_as(mid).reshape(-1), mid.reshape(-1),
+                                       space.box_centre, space.box_half, space.unbounded, lat.resolution,
+                                       lat.group, lat.groups).reshape(mid.shape)
+        sub, col = occupied.nonzero(as_tuple=True)
+        ray = ray[sub]
+        return live[ray], ts[sub, col], ts[sub, col + 1], sample_ranks(ray)
 
     def sample(self, field: Field, rays: RayBatch, training: bool = False, **_) -> PackedSamples:
         """Packed samples of ``rays`` (rendering only: a baked lattice is not trained)."""

@@ -24,6 +24,22 @@ from .rays import RayBatch
 
 Space = Callable[[Tensor], Tensor]  # world points [N, 3] -> field coordinates [N, 3]
 
+# Rows per field query when rendering on a CPU: an MLP's intermediates for a whole view's samples
+# spill out of the caches, and the same colour head runs 4-5 times faster on 16k-row pieces.
+CPU_QUERY_ROWS = 1 << 14
+
+
+def in_pieces(fn: Callable[..., Tensor | tuple[Tensor, ...]], *args: Tensor | None,
+              rows: int = CPU_QUERY_ROWS) -> Tensor | tuple[Tensor, ...]:
+    """``fn(*args)`` over pieces of ``rows`` rows of its tensor arguments (None passes through), the
+    outputs (a tensor or a tuple of them) concatenated. Only without gradients on a CPU: autograd
+    keeps every piece's intermediates anyway, and a GPU wants one big launch."""
+    first = next(a for a in args if a is not None)
+    if torch.is_grad_enabled() or first.device.type != "cpu" or first.shape[0] <= rows:
+        return fn(*args)
+    outs = [fn(*(None if a is None else a[i:i + rows] for a in args)) for i in range(0, first.shape[0], rows)]
+    return tuple(torch.cat(part) for part in zip(*outs)) if isinstance(outs[0], tuple) else torch.cat(outs)
+
 
 @dataclass
 class SampleOutputs:
@@ -83,7 +99,7 @@ def sample_points(samples: PackedSamples, rays: RayBatch) -> Tensor:
 def query_density(field: Field, space: Space, samples: PackedSamples, rays: RayBatch) -> Tensor:
     """Density ``[S]`` at the samples (pruning passes; no colour)."""
     x = space(sample_points(samples, rays))
-    return field.density(x, rays.sample_times(samples.ray_indices))[0]
+    return in_pieces(field.density, x, rays.sample_times(samples.ray_indices))[0]
 
 
 def density_at(field: Field, space: Space, points: Tensor, time: float | Tensor | None = None) -> Tensor:
@@ -91,12 +107,14 @@ def density_at(field: Field, space: Space, points: Tensor, time: float | Tensor 
     t = None
     if time is not None:
         t = torch.as_tensor(time, dtype=points.dtype, device=points.device).expand(points.shape[0]).reshape(-1, 1)
-    return field.density(space(points), t)[0]
+    return in_pieces(field.density, space(points), t)[0]
 
 
 def color_of(field: Field, x: Tensor, d: Tensor, geo: Tensor, t: Tensor | None, codes: Tensor | None) -> Tensor:
     """The field's colour ``[S, 3]``, passing appearance codes only to fields that read them."""
-    return field.color(x, d, geo, t) if codes is None else field.color(x, d, geo, t, appearance=codes)
+    if codes is None:
+        return in_pieces(lambda *a: field.color(*a), x, d, geo, t)
+    return in_pieces(lambda x, d, geo, t, codes: field.color(x, d, geo, t, appearance=codes), x, d, geo, t, codes)
 
 
 def shade_per_ray(field: Field, weights: Tensor, x: Tensor, geo: Tensor, idx: Tensor, rays: RayBatch,
@@ -148,7 +166,7 @@ def evaluate(field: Field, space: Space, samples: PackedSamples, rays: RayBatch,
         x, raw, geo, sigma = x.detach(), raw.detach(), geo.detach(), sigma.detach()
     else:
         x = space(world)
-        raw, geo = field.raw_density(x, t)
+        raw, geo = in_pieces(field.raw_density, x, t)
         sigma = field.density_activation(raw)
     d = rays.dirs[idx]
     ray_codes = None if appearance is None else appearance(rays.image_ids, len(rays))

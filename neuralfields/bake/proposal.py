@@ -1,0 +1,75 @@
+"""Baked proposal networks: each small density field of a proposal sampler cached on a dense grid.
+
+A run trained with proposal networks renders with them: they decide where the scene's field is
+asked, and the field learned its density only there (elsewhere it is fog the live render never
+sees). So a baked render of such a run keeps the proposal sampler, sample for sample, and only
+makes it cheap: each proposal network (a hash grid and an MLP) becomes one trilinear lookup in a
+dense grid of its raw density over the field cube, and the scene's field comes from the lattice.
+"""
+
+from __future__ import annotations
+
+import copy
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from ..encodings.hashgrid import HashGrid
+
+
+class DenseDensity(nn.Module):
+    """Density ``[N]`` at field points ``u [N, 3]``: ``exp`` of a trilinear lookup in a dense grid of
+    raw density ``raw [n, n, n]`` (z, y, x) whose points span ``[-1, 1]^3`` corner to corner."""
+
+    def __init__(self, raw: Tensor):
+        super().__init__()
+        self.register_buffer("raw", raw.float()[None, None].contiguous())
+
+    @property
+    def resolution(self) -> int:
+        return int(self.raw.shape[-1])
+
+    def forward(self, u: Tensor) -> Tensor:
+        grid = u.reshape(1, 1, 1, -1, 3).to(self.raw.dtype)
+        raw = F.grid_sample(self.raw, grid, mode="bilinear", padding_mode="border", align_corners=True)
+        return torch.exp(raw.reshape(-1))
+
+
+def grid_points(n: int, z: Tensor) -> Tensor:
+    """Field coordinates ``[len(z) * n * n, 3]`` (x, y, z; x fastest) of the dense grid's points in
+    the z-slices ``z [k]`` (integer indices)."""
+    r = torch.linspace(-1.0, 1.0, n, device=z.device)
+    zz, yy, xx = torch.meshgrid(r[z], r, r, indexing="ij")
+    return torch.stack([xx, yy, zz], -1).reshape(-1, 3)
+
+
+@torch.no_grad()
+def bake_density(network: nn.Module, resolution: int = 0, dilation: int = 1, points_per_batch: int = 1 << 20) -> Tensor:
+    """``[n, n, n]`` raw density (z, y, x) of a proposal ``network`` (``encoding`` then ``mlp``, raw
+    density in its first output) at a dense grid's points: ``resolution + 1`` per axis, its
+    finest hash-grid resolution by default. The grid is grown by a max over ``dilation`` points
+    each way: a proposal must bound the scene's weights from above, and a trilinear blend of
+    point samples would shave its peaks."""
+    device = next(network.parameters()).device
+    if not resolution:
+        resolution = max(int(m.resolution.max()) for m in network.modules() if isinstance(m, HashGrid))
+    n = resolution + 1
+    per = max(1, points_per_batch // (n * n))
+    slices = []
+    for start in range(0, n, per):
+        z = torch.arange(start, min(start + per, n), device=device)
+        slices.append(network.mlp(network.encoding(grid_points(n, z)))[:, 0].reshape(len(z), n, n))
+    raw = torch.cat(slices)
+    if dilation > 0:
+        k = 2 * dilation + 1
+        raw = F.max_pool3d(raw[None, None], k, 1, dilation)[0, 0]
+    return raw
+
+
+def with_networks(sampler: nn.Module, networks: list[nn.Module]) -> nn.Module:
+    """A shallow copy of a proposal ``sampler`` whose density networks are ``networks``."""
+    baked = copy.copy(sampler)
+    baked._modules = dict(sampler._modules)
+    baked.networks = nn.ModuleList(networks)
+    return baked
