@@ -83,14 +83,14 @@ def bench_run(run: Path, split: str, views: int, size: tuple[int, int], video_si
     scene = load_data(model.cfg.data, split)
     indices = list(range(min(views, len(scene))))
     cfg = BakeConfig()
-    lattice, path, seconds = bake_run(model, state, run, cfg, progress=False)
-    baked = baked_model(model, lattice, cfg)
-    print(f"{run.name}: baked in {seconds:.1f} s, {lattice.kept_blocks:,} blocks, {lattice.nbytes / 2**20:.0f} MiB, "
+    bake, path, seconds = bake_run(model, state, run, cfg, progress=False)
+    baked, lattice = baked_model(model, bake, cfg), bake.lattice
+    print(f"{run.name}: baked in {seconds:.1f} s, {lattice.kept_blocks:,} blocks, {bake.nbytes / 2**20:.0f} MiB, "
           f"file {path.stat().st_size / 2**20:.0f} MiB")
     report = {"run": run.name, "step": state.get("step"), "split": split, "views": len(indices),
               "bake": {"seconds": round(seconds, 1), "blocks": lattice.kept_blocks,
                        "cells_sampled": int(lattice.cells.sum()), "resolution": lattice.resolution,
-                       "memory_mib": round(lattice.nbytes / 2**20, 1),
+                       "sampler": bake.sampler, "memory_mib": round(bake.nbytes / 2**20, 1),
                        "file_mib": round(path.stat().st_size / 2**20, 1)}}
     for name, m, frames in (("live", model, live_video_frames), ("baked", baked, video_frames)):
         w, h = size

@@ -96,11 +96,11 @@ def test_bake_file_is_tied_to_its_checkpoint(tiny_run, tmp_path):
     from neuralfields.model import load_model
 
     model, state = load_model(tiny_run)
-    lattice, path, seconds = bake_run(model, state, tmp_path, SMALL)
+    baked, path, seconds = bake_run(model, state, tmp_path, SMALL)
     assert path == bake_path(tmp_path, state["step"]) and path.is_file()
     again, cfg = read_bake(path, state)
-    assert torch.equal(again.block_index, lattice.block_index) and cfg.resolution == 64
-    assert torch.equal(again.features, lattice.features)
+    assert torch.equal(again.lattice.block_index, baked.lattice.block_index) and cfg.resolution == 64
+    assert torch.equal(again.lattice.features, baked.lattice.features) and again.sampler == baked.sampler
     # Other weights (a retrained or edited checkpoint): refused in one line naming the file.
     other = {**state, "field": {k: v + 1e-3 if v.is_floating_point() else v for k, v in state["field"].items()}}
     assert_one_line_error(lambda: read_bake(path, other), str(path), "other weights", error=NeuralFieldsError)
@@ -165,3 +165,72 @@ def test_bake_cli_writes_the_file_and_eval_scores_it(tiny_run, tmp_path, capsys)
     baked = json.loads((run / "eval" / "val" / "metrics.json").read_text())
     assert baked["renderer"] == "baked" and baked["psnr"] > 15
     assert main(["bake", str(run), "--resolution", "60"]) == 2  # not a multiple of the block size
+
+
+def test_a_proposal_network_baked_on_a_dense_grid_gives_its_density_at_the_grid_points():
+    from neuralfields.bake.proposal import DenseDensity, bake_density, grid_points
+    from neuralfields.render.samplers.proposal import ProposalDensity
+
+    torch.manual_seed(0)
+    net = ProposalDensity(max_res=16, levels=3, log2_table=12)
+    with torch.no_grad():
+        grid = DenseDensity(bake_density(net))
+        assert grid.resolution == 17  # one point per hash-grid vertex of the finest level, corner to corner
+        points = grid_points(17, torch.arange(17))
+        assert torch.allclose(grid(points), net(points), rtol=1e-4)  # (x, y, z) order and corners line up
+        # Between the points: a trilinear blend of raw density, so within the neighbours' range.
+        u = torch.rand(1000, 3) * 2 - 1
+        cell = torch.floor((u + 1) * 8) / 8 - 1
+        corners = torch.stack([cell + torch.tensor([i & 1, (i >> 1) & 1, i >> 2]) / 8 for i in range(8)], 1)
+        around = net(corners.reshape(-1, 3)).reshape(-1, 8)
+        value = grid(u)
+        assert (value >= around.amin(1) * (1 - 1e-4)).all() and (value <= around.amax(1) * (1 + 1e-4)).all()
+
+
+@pytest.mark.parametrize("sampler", ["proposal", "occupancy"])
+def test_a_contracted_run_bakes_with_its_own_sampler_and_renders_like_the_live_field(demo_dir, tmp_path, sampler):
+    """Proposal runs keep their proposal sampler (networks on dense grids), occupancy runs march the
+    lattice; either way the bake renders close to the live field without reading its hash grids."""
+    from conftest import tiny_config
+
+    from neuralfields.bake import bake
+    from neuralfields.bake.proposal import DenseDensity
+    from neuralfields.bake.sampler import BakedSampler
+    from neuralfields.data import load_data
+    from neuralfields.data.scene import composite_background
+    from neuralfields.model import load_model
+    from neuralfields.run.metrics import psnr
+    from neuralfields.train.scene import scene_trainer
+
+    cfg = tiny_config(demo_dir, steps=150, options=dict(n_levels=8, n_features=2, log2_table=14, max_res=128,
+                                                         appearance_dim=4))
+    cfg.render.space, cfg.render.sampler = "contract", sampler
+    cfg.render.proposal_samples, cfg.render.proposal_max_res, cfg.render.samples_per_ray = [32, 16], [32, 64], 12
+    cfg.train.grid_update_every = 8
+    cfg.output = str(tmp_path / "run")
+    scene_trainer(cfg, load_data(cfg.data, "train"), None, run_dir=tmp_path / "run", progress=False).fit()
+    model, state = load_model(tmp_path / "run")
+    small = BakeConfig(resolution=128, visibility_rays=1 << 15)
+    baked = bake(model, small)
+    assert baked.sampler == sampler
+    fast = baked_model(model, baked, small)
+    if sampler == "proposal":
+        assert all(isinstance(n, DenseDensity) for n in fast.renderer.sampler.networks)
+        assert [n.resolution for n in fast.renderer.sampler.networks] == [32, 64]
+    else:
+        assert isinstance(fast.renderer.sampler, BakedSampler)
+    scene = load_data(cfg.data, "val")
+    targets = [composite_background(scene.image(i), model.background) for i in range(len(scene))]
+    live = sum(psnr(model.render_camera(scene.cameras, i)["rgb"], t) for i, t in enumerate(targets)) / len(targets)
+    calls = []
+    hooks = [m.register_forward_hook(lambda *_: calls.append(1)) for m in model.sampler.modules()
+             if type(m).__name__ == "HashGrid"]
+    model.field.raw_density = lambda *a, **k: calls.append(1)
+    try:
+        score = sum(psnr(fast.render_camera(scene.cameras, i)["rgb"], t) for i, t in enumerate(targets)) / len(targets)
+    finally:
+        del model.field.raw_density
+        for h in hooks:
+            h.remove()
+    assert not calls  # neither the field's nor the proposal networks' hash grids were read
+    assert score > live - 0.5, (live, score)

@@ -23,7 +23,9 @@ from ..encodings.hashgrid import HashGrid
 from ..errors import NeuralFieldsError
 from ..model import SceneModel
 from ..render.rays import RayBatch
+from ..render.samplers import sampler_for
 from .lattice import BlockLattice, block_ids, cell_groups, dilate, lattice_points
+from .placement import PLACEMENTS
 from .sampler import MarchConfig
 
 
@@ -141,11 +143,40 @@ def bake_lattice(model: SceneModel, keep: torch.Tensor, cfg: BakeConfig, batch: 
                         cfg.group, groups)
 
 
-def bake(model: SceneModel, cfg: BakeConfig | None = None, progress: bool = False) -> BlockLattice:
+@dataclass
+class Bake:
+    """What a bake caches: the field on a lattice, and the tensors the run's sampler renders with
+    (``sampler`` names its entry in :data:`~neuralfields.bake.placement.PLACEMENTS`)."""
+
+    lattice: BlockLattice
+    sampler: str
+    sampler_state: dict[str, torch.Tensor]
+
+    @property
+    def nbytes(self) -> int:
+        return self.lattice.nbytes + sum(t.numel() * t.element_size() for t in self.sampler_state.values())
+
+    def state(self) -> dict:
+        return {"lattice": self.lattice.state(), "sampler": self.sampler,
+                "sampler_state": {k: v.cpu() for k, v in self.sampler_state.items()}}
+
+    @staticmethod
+    def from_state(state: dict) -> "Bake":
+        return Bake(BlockLattice.from_state(state["lattice"]), state["sampler"], dict(state["sampler_state"]))
+
+    def sampler_module(self, model: SceneModel, march: MarchConfig) -> torch.nn.Module:
+        """The sampler that renders ``model``'s scene from this bake."""
+        return PLACEMENTS[self.sampler].build(model, self.lattice.to(model.device), self.sampler_state, march)
+
+
+def bake(model: SceneModel, cfg: BakeConfig | None = None, progress: bool = False) -> Bake:
     """Bake a trained static model (see the module doc)."""
     if model.info.dynamic:
         raise NeuralFieldsError("dynamic runs are not baked: they render with the live field (a bake holds one time)")
     if model.field.in_dim != 3:
         raise NeuralFieldsError(f"only 3D fields are baked (this field takes {model.field.in_dim}-D points)")
     cfg = (cfg or BakeConfig()).resolved(model.field)
-    return bake_lattice(model, visible_blocks(model, cfg, progress=progress), cfg)
+    name = sampler_for(model.cfg.render.sampler, model.space.unbounded)
+    placement = PLACEMENTS[name]
+    lattice = bake_lattice(model, visible_blocks(model, cfg, progress=progress), cfg)
+    return Bake(lattice, name, placement.cache(model))

@@ -45,12 +45,12 @@ def grid_points(n: int, z: Tensor) -> Tensor:
 
 
 @torch.no_grad()
-def bake_density(network: nn.Module, resolution: int = 0, dilation: int = 1, points_per_batch: int = 1 << 20) -> Tensor:
+def bake_density(network: nn.Module, resolution: int = 0, points_per_batch: int = 1 << 20) -> Tensor:
     """``[n, n, n]`` raw density (z, y, x) of a proposal ``network`` (``encoding`` then ``mlp``, raw
     density in its first output) at a dense grid's points: ``resolution + 1`` per axis, its
-    finest hash-grid resolution by default. The grid is grown by a max over ``dilation`` points
-    each way: a proposal must bound the scene's weights from above, and a trilinear blend of
-    point samples would shave its peaks."""
+    finest hash-grid resolution by default. Point values, not a max over neighbours: growing the
+    grid by one point each way doubled the density everywhere and cost 4 dB on an early fox run
+    (the proposals then spread their samples), while point values lose 0.1 dB."""
     device = next(network.parameters()).device
     if not resolution:
         resolution = max(int(m.resolution.max()) for m in network.modules() if isinstance(m, HashGrid))
@@ -60,11 +60,7 @@ def bake_density(network: nn.Module, resolution: int = 0, dilation: int = 1, poi
     for start in range(0, n, per):
         z = torch.arange(start, min(start + per, n), device=device)
         slices.append(network.mlp(network.encoding(grid_points(n, z)))[:, 0].reshape(len(z), n, n))
-    raw = torch.cat(slices)
-    if dilation > 0:
-        k = 2 * dilation + 1
-        raw = F.max_pool3d(raw[None, None], k, 1, dilation)[0, 0]
-    return raw
+    return torch.cat(slices)
 
 
 def with_networks(sampler: nn.Module, networks: list[nn.Module]) -> nn.Module:

@@ -22,15 +22,12 @@ from ..config import from_dict
 from ..errors import NeuralFieldsError, file_error
 from ..model import SceneModel
 from ..render import Renderer
-from ..render.samplers.span import RaySpan
 from ..run.checkpoints import save_atomic
-from .build import BakeConfig, bake
+from .build import Bake, BakeConfig, bake
 from .field import BakedField
-from .lattice import BlockLattice
-from .sampler import BakedSampler
 
 BAKE_DIR = "baked"
-FORMAT = 1
+FORMAT = 2  # 2: the sampler's own cache beside the lattice
 KEEP = 2  # bake files kept per run (older checkpoints' bakes are deleted)
 
 
@@ -48,18 +45,17 @@ def bake_path(run_dir: str | Path, step: int) -> Path:
     return Path(run_dir) / BAKE_DIR / f"step_{int(step):06d}.pt"
 
 
-def save_bake(path: str | Path, lattice: BlockLattice, cfg: BakeConfig, state: dict, seconds: float) -> Path:
+def save_bake(path: str | Path, baked: Bake, cfg: BakeConfig, state: dict, seconds: float) -> Path:
     """Write a bake file atomically; older bakes in the same folder beyond the newest ``KEEP`` go."""
     path = save_atomic({"format": FORMAT, "fingerprint": fingerprint(state), "step": int(state.get("step", 0)),
-                        "config": dataclasses.asdict(cfg), "lattice": lattice.state(), "seconds": float(seconds)},
-                       path)
+                        "config": dataclasses.asdict(cfg), **baked.state(), "seconds": float(seconds)}, path)
     for old in sorted(path.parent.glob("step_*.pt"))[:-KEEP]:
         old.unlink(missing_ok=True)
     return path
 
 
-def read_bake(path: str | Path, state: dict) -> tuple[BlockLattice, BakeConfig]:
-    """The lattice and settings of bake file ``path``, refused unless it was baked from ``state``'s weights."""
+def read_bake(path: str | Path, state: dict) -> tuple[Bake, BakeConfig]:
+    """The bake and settings of bake file ``path``, refused unless it was baked from ``state``'s weights."""
     try:
         data = torch.load(path, map_location="cpu", weights_only=True)
     except FileNotFoundError:
@@ -71,16 +67,14 @@ def read_bake(path: str | Path, state: dict) -> tuple[BlockLattice, BakeConfig]:
     if data["fingerprint"] != fingerprint(state):
         raise file_error(path, f"baked from other weights (step {data['step']}) than this checkpoint "
                                f"(step {state.get('step', '?')}): bake again with 'neuralfields bake RUN' or use --exact")
-    return BlockLattice.from_state(data["lattice"]), from_dict(BakeConfig, data["config"], str(path))
+    return Bake.from_state(data), from_dict(BakeConfig, data["config"], str(path))
 
 
-def baked_model(model: SceneModel, lattice: BlockLattice, cfg: BakeConfig) -> SceneModel:
-    """A model that renders ``model``'s scene from ``lattice`` (same space, appearance codes and
+def baked_model(model: SceneModel, baked: Bake, cfg: BakeConfig) -> SceneModel:
+    """A model that renders ``model``'s scene from ``baked`` (same space, appearance codes and
     colour head; the live field stays reachable as ``field.source``)."""
-    device = model.device
-    lattice = lattice.to(device)
-    span = RaySpan(model.space, model.info.aabb, model.cfg.data.near, model.cfg.render.far).to(device)
-    sampler = BakedSampler(lattice, model.space, span, cfg.march)
+    lattice = baked.lattice.to(model.device)
+    sampler = baked.sampler_module(model, cfg.march)
     field = BakedField(model.field, lattice).eval()
     # Whole views in one chunk: a baked ray costs little memory, and each chunk pays the marching's
     # fixed work (coarse steps, waves) once.
@@ -90,15 +84,15 @@ def baked_model(model: SceneModel, lattice: BlockLattice, cfg: BakeConfig) -> Sc
 
 
 def bake_run(model: SceneModel, state: dict, run_dir: str | Path, cfg: BakeConfig | None = None,
-             out: str | Path | None = None, progress: bool = False) -> tuple[BlockLattice, Path, float]:
+             out: str | Path | None = None, progress: bool = False) -> tuple[Bake, Path, float]:
     """Bake ``model`` (loaded from ``state``) and save it as the run's bake of that checkpoint
-    (or to ``out``); returns the lattice, the file and the seconds it took."""
+    (or to ``out``); returns the bake, the file and the seconds it took."""
     cfg = (cfg or BakeConfig()).resolved(model.field)
     start = time.perf_counter()
-    lattice = bake(model, cfg, progress=progress)
+    baked = bake(model, cfg, progress=progress)
     seconds = time.perf_counter() - start
-    path = save_bake(out or bake_path(run_dir, state.get("step", 0)), lattice, cfg, state, seconds)
-    return lattice, path, seconds
+    path = save_bake(out or bake_path(run_dir, state.get("step", 0)), baked, cfg, state, seconds)
+    return baked, path, seconds
 
 
 def fast_model(model: SceneModel, state: dict, run_dir: str | Path, exact: bool = False,
@@ -117,17 +111,17 @@ def fast_model(model: SceneModel, state: dict, run_dir: str | Path, exact: bool 
                                     else f"{bake_file}: dynamic runs render with the live field; drop --baked")
         return model, f"live field (step {step}{', dynamic run' if model.info.dynamic else ''})"
     if bake_file is not None:
-        lattice, baked_cfg = read_bake(bake_file, state)
-        return baked_model(model, lattice, baked_cfg), f"baked field {bake_file}"
+        baked, baked_cfg = read_bake(bake_file, state)
+        return baked_model(model, baked, baked_cfg), f"baked field {bake_file}"
     path = bake_path(run_dir, state.get("step", 0))
     if path.is_file():
         try:
-            lattice, baked_cfg = read_bake(path, state)
-            return baked_model(model, lattice, baked_cfg), f"baked field {path}"
+            baked, baked_cfg = read_bake(path, state)
+            return baked_model(model, baked, baked_cfg), f"baked field {path}"
         except NeuralFieldsError as exc:
             say(f"baking again: {exc}")
     say(f"baking step {step} for fast rendering (once; 'neuralfields bake' does it ahead, --exact skips it)")
     cfg = cfg or BakeConfig()
-    lattice, path, seconds = bake_run(model, state, run_dir, cfg, progress=progress)
-    say(f"baked in {seconds:.1f} s: {lattice.kept_blocks:,} blocks, {lattice.nbytes / 2**20:.0f} MiB -> {path}")
-    return baked_model(model, lattice, cfg), f"baked field {path}"
+    baked, path, seconds = bake_run(model, state, run_dir, cfg, progress=progress)
+    say(f"baked in {seconds:.1f} s: {baked.lattice.kept_blocks:,} blocks, {baked.nbytes / 2**20:.0f} MiB -> {path}")
+    return baked_model(model, baked, cfg), f"baked field {path}"

@@ -37,8 +37,9 @@ def run(args: argparse.Namespace) -> int:
     cfg.check()
     start = time.perf_counter()
     model, state = load_model(args.run, args.checkpoint, device=device_from(args))
-    lattice, path, seconds = bake_run(model, state, args.run, cfg, args.out, progress=not args.no_progress)
+    baked, path, seconds = bake_run(model, state, args.run, cfg, args.out, progress=not args.no_progress)
+    lattice = baked.lattice
     print(f"baked step {state.get('step', '?')} in {seconds:.1f} s ({time.perf_counter() - start:.1f} s with loading): "
           f"{lattice.kept_blocks:,} blocks of {lattice.block}^3 cells at {lattice.resolution}^3, "
-          f"{int(lattice.cells.sum()):,} cells sampled, {lattice.nbytes / 2**20:.0f} MiB -> {path}")
+          f"{int(lattice.cells.sum()):,} cells sampled, {baked.sampler} sampler, {baked.nbytes / 2**20:.0f} MiB -> {path}")
     return 0
