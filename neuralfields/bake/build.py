@@ -29,12 +29,17 @@ from .placement import PLACEMENTS
 from .sampler import MarchConfig
 
 
+FEATURE_CAP = 512  # automatic lattice resolution with features (36 bytes per point) ...
+DENSITY_CAP = 1024  # ... and with density alone (4 bytes)
+
+
 @dataclass
 class BakeConfig:
     """What a bake keeps and how it renders (saved in the bake file)."""
 
     # Lattice cells per axis of the field cube; 0: the field's finest grid resolution, at most 512
-    # (lego: 0.05 dB below the live field at 512, 0.8 dB at 256).
+    # with features (lego: 0.05 dB below the live field at 512, 0.8 dB at 256) and 1024 for
+    # density alone (a ninth of the bytes per point; fox: 1.35 dB lost at 512, 0.25 at 1024).
     resolution: int = 0
     block: int = 8  # cells per block edge
     group: int = 4  # cells per edge of the groups rays step through (divides block)
@@ -43,28 +48,44 @@ class BakeConfig:
     dilation: int = 1  # blocks added around every shown block
     min_cell_alpha: float = 1e-3  # cells stopping less light than this are skipped when marching
     ray_color_below: float = 0.02  # lighter samples share one colour per ray (see render.evaluate)
+    # Where the colour head's input features come from: "lattice" (cached beside the density) or
+    # "live" (the trained field, at the samples that get a colour; the lattice holds density
+    # only); "auto": live when the field's finest grid is finer than a feature lattice can afford
+    # (512 cells: the fox's 1024 lost 1.7 dB of texture).
+    features: str = "auto"
     chunk_rays: int = 1 << 16  # rays rendered at once (a 256x256 view in one chunk)
     march: MarchConfig = dataclass_field(default_factory=MarchConfig)
 
     def resolved(self, field) -> "BakeConfig":
-        """A copy with the resolution chosen for ``field`` when it is 0 (auto)."""
-        if self.resolution:
-            return self.check()
-        return dataclasses.replace(self, resolution=auto_resolution(field, self.block)).check()
+        """A copy with the resolution and feature source chosen for ``field`` where they are auto."""
+        features = self.features
+        if features == "auto":
+            features = "live" if finest_resolution(field) > FEATURE_CAP else "lattice"
+        resolution = self.resolution or auto_resolution(field, self.block,
+                                                        FEATURE_CAP if features == "lattice" else DENSITY_CAP)
+        return dataclasses.replace(self, resolution=resolution, features=features).check()
 
     def check(self) -> "BakeConfig":
-        if self.block < 1 or self.resolution % self.block or self.resolution < 2 * self.block or self.block % self.group:
+        if self.features not in ("auto", "lattice", "live"):
+            raise NeuralFieldsError(f"bake features '{self.features}': choose auto, lattice or live")
+        bad_resolution = self.resolution and (self.resolution % self.block or self.resolution < 2 * self.block)
+        if self.block < 1 or bad_resolution or self.block % self.group:  # resolution 0: chosen per field
             raise NeuralFieldsError(f"bake resolution {self.resolution} must be a multiple of the block size "
                                     f"{self.block} and at least two blocks, "
                                     f"and the group size {self.group} must divide the block size")
         return self
 
 
+def finest_resolution(field) -> int:
+    """The finest hash-grid resolution among ``field``'s encodings (cells across the field cube; 0: none)."""
+    return max((int(m.resolution.max()) for m in field.modules() if isinstance(m, HashGrid)), default=0)
+
+
 def auto_resolution(field, block: int = 8, cap: int = 512, fallback: int = 256) -> int:
-    """The finest hash-grid resolution among ``field``'s encodings (cells across the field cube),
-    rounded up to whole blocks and at most ``cap``; ``fallback`` for fields without a grid."""
-    finest = [int(m.resolution.max()) for m in field.modules() if isinstance(m, HashGrid)]
-    res = min(max(finest), cap) if finest else fallback
+    """:func:`finest_resolution` rounded up to whole blocks and at most ``cap``; ``fallback`` for
+    fields without a grid."""
+    finest = finest_resolution(field)
+    res = min(finest, cap) if finest else fallback
     return max(2 * block, -(-res // block) * block)
 
 
@@ -130,17 +151,20 @@ def bake_lattice(model: SceneModel, keep: torch.Tensor, cfg: BakeConfig, batch: 
         used = occupied.any(1)  # blocks without such a cell are never sampled: no rows
         kept.append(part[used])
         densities.append(raw.reshape(len(part), -1)[used].reshape(-1))
-        features.append(geo.reshape(len(part), -1, geo.shape[-1])[used].reshape(-1, geo.shape[-1]))
+        if cfg.features == "lattice":
+            features.append(geo.reshape(len(part), -1, geo.shape[-1])[used].reshape(-1, geo.shape[-1]))
         cells.append(occupied[used].reshape(-1))
     kept_ids = torch.cat(kept) if kept else ids
     block_index = torch.full((keep.numel(),), -1, dtype=torch.int32, device=device)
     block_index[kept_ids] = torch.arange(len(kept_ids), dtype=torch.int32, device=device)
-    geo_dim = model.field.geo_dim
     cat = (lambda parts, *shape: torch.cat(parts) if parts else torch.zeros(*shape, device=device))
-    cells = cat(cells, 0).bool()
+    cells, density = cat(cells, 0).bool(), cat(densities, 0)
     groups = cell_groups(cells, block_index, cfg.resolution, b, cfg.group)
-    return BlockLattice(cfg.resolution, b, block_index, cat(densities, 0), cat(features, 0, geo_dim), cells,
-                        cfg.group, groups)
+    if cfg.features == "lattice":
+        features = cat(features, 0, model.field.geo_dim)
+    else:  # live features: the lattice holds density only
+        features = torch.zeros(len(density), 0, device=device)
+    return BlockLattice(cfg.resolution, b, block_index, density, features, cells, cfg.group, groups)
 
 
 @dataclass

@@ -81,7 +81,8 @@ class BlockLattice(nn.Module):
         block_index: ``[nb^3]`` int32, row block of each block (z-major, x fastest) or -1 (empty).
         density: ``[K * (block + 1)^3]`` raw density of the kept blocks' lattice points.
         features: ``[K * (block + 1)^3, F]`` geometry features at the same points (kept in float16:
-            half the memory and a faster gather, for errors far below what a colour head shows).
+            half the memory and a faster gather, for errors far below what a colour head shows);
+            ``F = 0`` for a density-only lattice.
         cells: ``[K * block^3]`` bool, cells that may hold visible density (samplers skip the rest).
         group: cells per edge of the groups that samplers step through.
         groups: ``[(resolution / group)^3]`` bool (z-major): groups with an occupied cell, grown by
@@ -140,7 +141,10 @@ class BlockLattice(nn.Module):
         """Raw density ``[N]`` and features ``[N, F]`` (zero features outside kept blocks)."""
         rows, weights, bid = _corners(u, self.resolution, self.block, self.block_index, self.corner_offsets)
         raw = F.embedding_bag(rows, self.density, per_sample_weights=weights, mode="sum")[:, 0]
-        feats = F.embedding_bag(rows, self.features, per_sample_weights=weights.half(), mode="sum").float()
+        if self.features.shape[1]:
+            feats = F.embedding_bag(rows, self.features, per_sample_weights=weights.half(), mode="sum").float()
+        else:  # a density-only lattice (features come from the live field)
+            feats = raw.new_zeros(len(raw), 0)
         kept = bid >= 0
         return torch.where(kept, raw, torch.full_like(raw, EMPTY_RAW)), feats * kept[:, None]
 

@@ -16,7 +16,12 @@ def register(sub) -> None:
                                    "view bake on first use anyway; this does it ahead. See docs/bake.md.")
     p.add_argument("run", type=run_dir, help="run folder")
     p.add_argument("--checkpoint", type=Path, help="checkpoint file to bake (default: the run's newest)")
-    p.add_argument("--resolution", type=positive_int, help="lattice cells per axis of the field cube (default 512)")
+    p.add_argument("--resolution", type=positive_int,
+                   help="lattice cells per axis of the field cube (default: the field's finest grid, at most 512 "
+                        "with features and 1024 for density alone)")
+    p.add_argument("--features", choices=["auto", "lattice", "live"], default="auto",
+                   help="colour features cached on the lattice, or read from the trained field at the samples "
+                        "that get a colour (auto: live for fields finer than 512 cells)")
     p.add_argument("--rays", type=positive_int, help="training rays rendered to find what shows (default 524288)")
     p.add_argument("--out", type=Path, help="bake file (default: RUN/baked/step_XXXXXX.pt)")
     p.add_argument("--no-progress", action="store_true")
@@ -29,7 +34,7 @@ def run(args: argparse.Namespace) -> int:
     from ..model import load_model
 
     require_run(args.run)
-    cfg = BakeConfig()
+    cfg = BakeConfig(features=args.features)
     if args.resolution:
         cfg.resolution = args.resolution
     if args.rays:
