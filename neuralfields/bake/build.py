@@ -29,7 +29,7 @@ from .placement import PLACEMENTS
 from .sampler import MarchConfig
 
 
-FEATURE_CAP = 512  # automatic lattice resolution with features (36 bytes per point) ...
+FEATURE_CAP = 512  # automatic lattice resolution with features (34 bytes per point) ...
 DENSITY_CAP = 1024  # ... and with density alone (4 bytes)
 
 
@@ -188,9 +188,13 @@ class Bake:
     def from_state(state: dict) -> "Bake":
         return Bake(BlockLattice.from_state(state["lattice"]), state["sampler"], dict(state["sampler_state"]))
 
+    @property
+    def placement(self):
+        return PLACEMENTS[self.sampler]
+
     def sampler_module(self, model: SceneModel, march: MarchConfig) -> torch.nn.Module:
         """The sampler that renders ``model``'s scene from this bake."""
-        return PLACEMENTS[self.sampler].build(model, self.lattice.to(model.device), self.sampler_state, march)
+        return self.placement.build(model, self.lattice.to(model.device), self.sampler_state, march)
 
 
 def bake(model: SceneModel, cfg: BakeConfig | None = None, progress: bool = False) -> Bake:

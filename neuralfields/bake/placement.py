@@ -25,10 +25,14 @@ from .sampler import BakedSampler, MarchConfig
 
 @dataclass(frozen=True)
 class Placement:
-    """``cache(model) -> tensors`` saved with the bake; ``build(model, lattice, tensors, march) -> sampler``."""
+    """``cache(model) -> tensors`` saved with the bake; ``build(model, lattice, tensors, march) -> sampler``.
+    ``whole_views``: render a view in one chunk of rays (the lattice march pays fixed work per
+    chunk); otherwise the run's own chunk size (the proposal sampler's per-sample tensors stay in
+    the caches: a fox view in 1.7 s at 8192 rays a chunk, 2.2 s at 65536)."""
 
     cache: Callable[[SceneModel], dict[str, Tensor]]
     build: Callable[[SceneModel, BlockLattice, dict[str, Tensor], MarchConfig], nn.Module]
+    whole_views: bool = True
 
 
 PLACEMENTS: Registry[Placement] = Registry("baked sampler")
@@ -51,4 +55,4 @@ def proposal_grids(model: SceneModel, _: BlockLattice, cached: dict[str, Tensor]
     return with_networks(model.sampler, grids).eval()
 
 
-PLACEMENTS.register("proposal", Placement(cache_proposals, proposal_grids))
+PLACEMENTS.register("proposal", Placement(cache_proposals, proposal_grids, whole_views=False))

@@ -15,25 +15,49 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from ..compiling import maybe_compile
 from ..encodings.hashgrid import HashGrid
+
+
+def dense_corners(u: Tensor, n: int) -> tuple[Tensor, Tensor]:
+    """Rows ``[N, 8]`` (z-major, x fastest) and trilinear weights ``[N, 8]`` of the corners around
+    field points ``u [N, 3]`` in a dense grid of ``n^3`` points spanning ``[-1, 1]^3`` corner to
+    corner (points outside take the nearest face's values)."""
+    pos = ((u + 1.0) * (0.5 * (n - 1))).clamp(0.0, n - 1 - 1e-3)
+    cell = pos.floor()
+    f = pos - cell
+    base = ((cell[:, 2] * n + cell[:, 1]) * n + cell[:, 0]).long()
+    rows, weights = [], []
+    for dz in (0, 1):
+        for dy in (0, 1):
+            for dx in (0, 1):
+                rows.append(base + (dz * n * n + dy * n + dx))
+                weights.append((f[:, 2] if dz else 1 - f[:, 2]) * (f[:, 1] if dy else 1 - f[:, 1])
+                               * (f[:, 0] if dx else 1 - f[:, 0]))
+    return torch.stack(rows, -1), torch.stack(weights, -1)
+
+
+_dense_corners = maybe_compile(dense_corners)
 
 
 class DenseDensity(nn.Module):
     """Density ``[N]`` at field points ``u [N, 3]``: ``exp`` of a trilinear lookup in a dense grid of
-    raw density ``raw [n, n, n]`` (z, y, x) whose points span ``[-1, 1]^3`` corner to corner."""
+    raw density ``raw [n, n, n]`` (z, y, x) whose points span ``[-1, 1]^3`` corner to corner. The
+    lookup is one compiled index computation and one ``embedding_bag`` (twice as fast as
+    ``grid_sample`` on a CPU)."""
 
     def __init__(self, raw: Tensor):
         super().__init__()
-        self.register_buffer("raw", raw.float()[None, None].contiguous())
+        self.register_buffer("raw", raw.float().reshape(-1, 1).contiguous())
+        self.n = int(raw.shape[-1])
 
     @property
     def resolution(self) -> int:
-        return int(self.raw.shape[-1])
+        return self.n
 
     def forward(self, u: Tensor) -> Tensor:
-        grid = u.reshape(1, 1, 1, -1, 3).to(self.raw.dtype)
-        raw = F.grid_sample(self.raw, grid, mode="bilinear", padding_mode="border", align_corners=True)
-        return torch.exp(raw.reshape(-1))
+        rows, weights = _dense_corners(u.float(), self.n)
+        return torch.exp(F.embedding_bag(rows, self.raw, per_sample_weights=weights, mode="sum")[:, 0])
 
 
 def grid_points(n: int, z: Tensor) -> Tensor:

@@ -77,9 +77,11 @@ def baked_model(model: SceneModel, baked: Bake, cfg: BakeConfig) -> SceneModel:
     lattice = baked.lattice.to(model.device)
     sampler = baked.sampler_module(model, cfg.march)
     field = BakedField(model.field, lattice, live_features=cfg.features == "live").eval()
-    # Whole views in one chunk: a baked ray costs little memory, and each chunk pays the marching's
-    # fixed work (coarse steps, waves) once.
-    render_cfg = dataclasses.replace(model.cfg.render, chunk_rays=max(model.cfg.render.chunk_rays, cfg.chunk_rays))
+    render_cfg = model.cfg.render
+    if baked.placement.whole_views:
+        # Whole views in one chunk: a baked ray costs little memory, and each chunk pays the
+        # marching's fixed work (coarse steps, waves) once.
+        render_cfg = dataclasses.replace(render_cfg, chunk_rays=max(render_cfg.chunk_rays, cfg.chunk_rays))
     renderer = Renderer(sampler, model.space, render_cfg, model.appearance, cfg.ray_color_below)
     return SceneModel(field, sampler, renderer, model.space, model.info, model.cfg)
 
