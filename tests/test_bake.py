@@ -185,6 +185,12 @@ def test_a_proposal_network_baked_on_a_dense_grid_gives_its_density_at_the_grid_
         around = net(corners.reshape(-1, 3)).reshape(-1, 8)
         value = grid(u)
         assert (value >= around.amin(1) * (1 - 1e-4)).all() and (value <= around.amax(1) * (1 + 1e-4)).all()
+        # A grid with more rows than float32 counts exactly (2^24; the fox's is 257^3) against
+        # grid_sample, near the far corner where a float row index would be off.
+        raw = torch.randn(257, 257, 257)
+        u = torch.rand(20000, 3) * 0.19 + 0.8  # short of the edge, where the lookup clamps by 1e-3 of a cell
+        ref = torch.nn.functional.grid_sample(raw[None, None], u.reshape(1, 1, 1, -1, 3), align_corners=True)
+        assert torch.allclose(DenseDensity(raw)(u).log(), ref.reshape(-1), atol=1e-4)
 
 
 @pytest.mark.parametrize("sampler", ["proposal", "occupancy"])

@@ -31,6 +31,7 @@ from .sampler import MarchConfig
 
 FEATURE_CAP = 512  # automatic lattice resolution with features (34 bytes per point) ...
 DENSITY_CAP = 1024  # ... and with density alone (4 bytes)
+MAX_RESOLUTION = 1024  # lattice ids are float32 arithmetic (see lattice.locate)
 
 
 @dataclass
@@ -68,6 +69,9 @@ class BakeConfig:
     def check(self) -> "BakeConfig":
         if self.features not in ("auto", "lattice", "live"):
             raise NeuralFieldsError(f"bake features '{self.features}': choose auto, lattice or live")
+        if self.resolution > MAX_RESOLUTION or (self.resolution and self.resolution // self.group > 256):
+            raise NeuralFieldsError(f"bake resolution {self.resolution}: at most {MAX_RESOLUTION} cells across, in "
+                                    f"groups of at most 256 per axis (the lattice indexes in float32, exact to 2^24)")
         bad_resolution = self.resolution and (self.resolution % self.block or self.resolution < 2 * self.block)
         if self.block < 1 or bad_resolution or self.block % self.group:  # resolution 0: chosen per field
             raise NeuralFieldsError(f"bake resolution {self.resolution} must be a multiple of the block size "
