@@ -19,7 +19,7 @@ from dataclasses import dataclass, field as dataclass_field
 import torch
 from tqdm import tqdm
 
-from ..encodings.hashgrid import HashGrid
+from ..encodings.hashgrid import finest_resolution
 from ..errors import NeuralFieldsError
 from ..model import SceneModel
 from ..render.rays import RayBatch
@@ -78,11 +78,6 @@ class BakeConfig:
                                     f"{self.block} and at least two blocks, "
                                     f"and the group size {self.group} must divide the block size")
         return self
-
-
-def finest_resolution(field) -> int:
-    """The finest hash-grid resolution among ``field``'s encodings (cells across the field cube; 0: none)."""
-    return max((int(m.resolution.max()) for m in field.modules() if isinstance(m, HashGrid)), default=0)
 
 
 def auto_resolution(field, block: int = 8, cap: int = 512, fallback: int = 256) -> int:
@@ -197,8 +192,8 @@ class Bake:
         return PLACEMENTS[self.sampler]
 
     def sampler_module(self, model: SceneModel, march: MarchConfig) -> torch.nn.Module:
-        """The sampler that renders ``model``'s scene from this bake."""
-        return self.placement.build(model, self.lattice.to(model.device), self.sampler_state, march)
+        """The sampler that renders ``model``'s scene from this bake (its lattice on the model's device)."""
+        return self.placement.build(model, self.lattice, self.sampler_state, march)
 
 
 def bake(model: SceneModel, cfg: BakeConfig | None = None, progress: bool = False) -> Bake:

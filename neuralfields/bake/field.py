@@ -18,11 +18,12 @@ from .lattice import BlockLattice
 
 class BakedField(Field):
     """``source``'s colour head over ``lattice``'s raw density and features (static fields only);
-    with ``live_features``, over ``source``'s own features at the coloured points."""
+    over ``source``'s own features at the coloured points when the lattice holds density only."""
 
-    def __init__(self, source: Field, lattice: BlockLattice, live_features: bool = False):
+    def __init__(self, source: Field, lattice: BlockLattice):
         super().__init__()
-        self.source, self.lattice, self.live_features = source, lattice, live_features
+        self.source, self.lattice = source, lattice
+        self.live_features = lattice.features.shape[1] == 0
         self.in_dim, self.geo_dim, self.appearance_dim = source.in_dim, source.geo_dim, source.appearance_dim
 
     def raw_density(self, x: Tensor, t: Tensor | None = None) -> tuple[Tensor, Tensor]:

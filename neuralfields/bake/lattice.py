@@ -121,11 +121,10 @@ class BlockLattice(nn.Module):
         return sum(t.numel() * t.element_size()
                    for t in (self.block_index, self.density, self.features, self.cells, self.groups))
 
-    def occupied_groups(self, x: Tensor, space, coarse: bool = False) -> Tensor:
-        """``[N]`` bool: world points ``x [N, 3]`` (mapped by the box ``space``) lie in marked groups
-        (``coarse``: in marked coarse cubes)."""
-        size, marks = (self.group * self.coarse, self.coarse_groups) if coarse else (self.group, self.groups)
-        return _occupied_groups(x, space.box_centre, space.box_half, space.unbounded, self.resolution, size, marks)
+    def occupied_groups(self, x: Tensor, space) -> Tensor:
+        """``[N]`` bool: world points ``x [N, 3]`` (mapped by the box ``space``) lie in marked groups."""
+        return _occupied_groups(x, space.box_centre, space.box_half, space.unbounded, self.resolution, self.group,
+                                self.groups)
 
     def occupied_cells(self, x: Tensor, space) -> tuple[Tensor, Tensor]:
         """Field coordinates ``[N, 3]`` of world points ``x [N, 3]`` and ``[N]`` bool: their cells may show."""

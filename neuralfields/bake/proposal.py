@@ -12,11 +12,10 @@ from __future__ import annotations
 import copy
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..compiling import maybe_compile
-from ..encodings.hashgrid import HashGrid
+from ..encodings.hashgrid import finest_resolution
 
 
 def dense_lookup(u: Tensor, raw: Tensor, n: int) -> Tensor:
@@ -75,9 +74,7 @@ def bake_density(network: nn.Module, resolution: int = 0, points_per_batch: int 
     grid by one point each way doubled the density everywhere and cost 4 dB on an early fox run
     (the proposals then spread their samples), while point values lose 0.1 dB."""
     device = next(network.parameters()).device
-    if not resolution:
-        resolution = max(int(m.resolution.max()) for m in network.modules() if isinstance(m, HashGrid))
-    n = resolution + 1
+    n = (resolution or finest_resolution(network)) + 1
     per = max(1, points_per_batch // (n * n))
     slices = []
     for start in range(0, n, per):

@@ -116,11 +116,11 @@ class BakedSampler(nn.Module):
         live = (far > near).nonzero()[:, 0]
         near, far = near[live], far[live]
         lat, space = self.lattice, self.space
-        f = 1 if self.span.unbounded else lat.coarse
-        k = self.steps // f
         if self.span.unbounded:  # every ray runs to the horizon, across the whole normalised distance
-            counts = torch.full_like(live, k)
+            f = 1
+            counts = torch.full_like(live, self.steps)
         else:  # steps of one length: a ray through a corner of the box takes few
+            f, k = lat.coarse, self.steps // lat.coarse
             counts = torch.ceil(k * (far - near) / self.longest).long().clamp(1, k)
         ray = torch.repeat_interleave(counts)
         # Start, middle and end of each step in the normalised distance, where steps are cut.

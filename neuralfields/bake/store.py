@@ -73,10 +73,9 @@ def read_bake(path: str | Path, state: dict) -> tuple[Bake, BakeConfig]:
 def baked_model(model: SceneModel, baked: Bake, cfg: BakeConfig) -> SceneModel:
     """A model that renders ``model``'s scene from ``baked`` (same space, appearance codes and
     colour head; the live field stays reachable as ``field.source``)."""
-    cfg = cfg.resolved(model.field)  # the settings it was baked with (auto ones are chosen alike)
-    lattice = baked.lattice.to(model.device)
+    baked.lattice.to(model.device)
     sampler = baked.sampler_module(model, cfg.march)
-    field = BakedField(model.field, lattice, live_features=cfg.features == "live").eval()
+    field = BakedField(model.field, baked.lattice).eval()
     render_cfg = model.cfg.render
     if baked.placement.whole_views:
         # Whole views in one chunk: a baked ray costs little memory, and each chunk pays the

@@ -83,6 +83,11 @@ class HashGrid(nn.Module):
         return out.reshape(n, self.out_dim)
 
 
+def finest_resolution(module: nn.Module) -> int:
+    """The finest resolution (cells across the cube) among ``module``'s hash grids; 0 without one."""
+    return max((int(m.resolution.max()) for m in module.modules() if isinstance(m, HashGrid)), default=0)
+
+
 def corner_indices(x: Tensor, resolution: Tensor, multipliers: Tensor, corners: Tensor, level_size: Tensor,
                    dense: Tensor, level_offset: Tensor) -> tuple[Tensor, Tensor]:
     """Table rows (int32) and D-linear weights ``[N, L, 2^D]`` of points ``x [N, D]`` (see :class:`HashGrid`'s buffers).
