@@ -73,7 +73,7 @@ class TrainConfig:
     # Adam's beta2: instant-ngp's 0.99, not PyTorch's 0.999. A cell that samples reach only now
     # and then gets a step of ~3 lr from one gradient and coasts ~30 lr in all with 0.999 (~10 lr
     # with 0.99). With 0.999 the deformation planes of dynamic scenes drifted until the warp blew
-    # up (docs/dynamic.md); lego 200x200 gains too (3-minute run: 31.65 vs 31.19 dB).
+    # up (docs/dynamic.md); static scenes gain too (lego: docs/selection.md).
     adam_beta2: float = 0.99
     warmup_steps: int = 100
     decay_milestones: list[float] = default(default_factory=lambda: [0.5, 0.75, 0.9])  # fractions of steps
@@ -95,9 +95,8 @@ class TrainConfig:
     compile: bool = False  # torch.compile the field's hot path
     # Which pixels a batch holds (neuralfields.selection): uniform | int (the largest errors of an
     # error map, INT) | errormap (drawn in proportion to error, instant-ngp); ``select`` sizes it.
-    # int by measurement (docs/selection.md): lego 200x200, 10-minute runs, 29.9 / 32.5 dB at 3 /
-    # 10 minutes against 29.4 / 31.9 uniform; fox after 2 minutes 23.1 vs 22.6 dB. Dynamic scenes
-    # measured worse with it: the dnerf preset sets uniform.
+    # int by measurement (docs/selection.md): ahead of uniform on lego and the fox from a few
+    # minutes on. Dynamic scenes measured worse with it: the dnerf preset sets uniform.
     selection: str = "int"
     select: SelectionConfig = default(default_factory=SelectionConfig)
 

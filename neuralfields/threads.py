@@ -14,7 +14,7 @@ def torch_threads(n: int = 1) -> Iterator[None]:
 
     Scene tracing, tiny networks and small renders are long chains of small ops. On small shared
     (2-core, virtualised) machines each multi-threaded op can stall for milliseconds waiting for
-    a busy worker (measured: 3-10x slower); one thread costs at most 2x on a quiet machine.
+    a busy worker, which costs far more than one thread does on a quiet machine (docs/data.md).
     """
     previous = torch.get_num_threads()
     torch.set_num_threads(n)

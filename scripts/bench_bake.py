@@ -31,7 +31,7 @@ from neuralfields.camera_paths import PathSettings, make_path  # noqa: E402
 from neuralfields.data import load_data  # noqa: E402
 from neuralfields.data.scene import composite_background  # noqa: E402
 from neuralfields.export.video import render_path  # noqa: E402
-from neuralfields.model import load_model  # noqa: E402
+from neuralfields.scene_model import load_model  # noqa: E402
 from neuralfields.run.folder import write_json_atomic  # noqa: E402
 from neuralfields.run.metrics import psnr, ssim  # noqa: E402
 
@@ -59,8 +59,7 @@ def video_fps(model, side: int, frames: int) -> float:
 
 
 def scores(model, scene, indices) -> dict:
-    counter = SampleCounter(model.renderer.sampler)
-    model.renderer.sampler = counter
+    counter = SampleCounter(model.sampler)
     p, s, secs = [], [], []
     try:
         for i in indices:
@@ -71,7 +70,7 @@ def scores(model, scene, indices) -> dict:
             p.append(psnr(rgb, target))
             s.append(ssim(rgb, target))
     finally:
-        model.renderer.sampler = counter.sampler
+        counter.stop()
     return {"psnr": round(sum(p) / len(p), 3), "ssim": round(sum(s) / len(s), 4),
             "seconds_per_view": round(statistics.median(secs), 3),
             "samples_per_ray": round(counter.samples / max(counter.rays, 1), 2)}

@@ -49,7 +49,7 @@ from neuralfields.config import RunConfig, load_preset  # noqa: E402
 from neuralfields.data import load_data  # noqa: E402
 from neuralfields.distill import DistillConfig, distill_trainer, load_teacher, set_steps, student_config  # noqa: E402
 from neuralfields.run.checkpoints import list_checkpoints  # noqa: E402
-from neuralfields.run.evaluation import evaluate_model
+from neuralfields.scoring import score_model
 from neuralfields.train.scene import scene_trainer  # noqa: E402
 
 # CPU-sized students (the scenes/demo-*.toml presets and scripts/bench_fields.py use the same):
@@ -98,7 +98,7 @@ def run_curve(trainer, val, subset: list[int], marks: list[float], steps: int | 
             set_steps(trainer, trainer.step + max(1, int((budget - elapsed) * rate)))
         while pending and elapsed >= pending[0]:
             mark = pending.pop(0)
-            result = evaluate_model(trainer.model, val, subset)
+            result = score_model(trainer.model, val, subset)
             rows.append({"seconds": round(elapsed, 1), "mark": round(mark, 1), "steps": trainer.step,
                          "val_psnr": round(result["psnr"], 3)})
             print(f"  {label:28s} {elapsed:7.1f} s  step {trainer.step:6d}  val PSNR {result['psnr']:.2f}", flush=True)
@@ -197,7 +197,7 @@ def main() -> int:
                     "val")
     train = load_data(teacher.cfg.data, "train")
     subset = sorted({int(round(k)) for k in np.linspace(0, len(val) - 1, min(args.eval_images, len(val)))})
-    teacher_eval = evaluate_model(teacher, val, subset)
+    teacher_eval = score_model(teacher, val, subset)
     print(f"teacher {teacher.cfg.field.name}: step {state['step']}, val PSNR {teacher_eval['psnr']:.2f} "
           f"on {len(subset)} views; {train.width}x{train.height}, {torch.get_num_threads()} threads", flush=True)
     marks = mark_times(args.minutes, args.marks)

@@ -39,7 +39,7 @@ def worker(args: argparse.Namespace) -> int:
     from neuralfields import distributed
     from neuralfields.config import apply_overrides, load_preset
     from neuralfields.data import load_data
-    from neuralfields.run.evaluation import evaluate_model
+    from neuralfields.scoring import score_model
     from neuralfields.train.scene import scene_trainer
 
     torch.set_num_threads(args.threads)
@@ -96,7 +96,7 @@ def worker(args: argparse.Namespace) -> int:
                    "samples_per_second": round(samples / loop.train_seconds),
                    "allreduce_share": round(reduce_seconds / loop.train_seconds, 3)}
             if distributed.is_main():
-                result = evaluate_model(loop.model, val, subset)
+                result = score_model(loop.model, val, subset)
                 row.update(val_psnr=round(result["psnr"], 3), val_ssim=round(result["ssim"], 4))
                 print(f"  {distributed.world_size()} proc  {mark:5.0f} s  step {loop.step:5d}  {row['rays_per_second']:7d} rays/s  "
                       f"all-reduce {100 * row['allreduce_share']:4.1f}%  val PSNR {row['val_psnr']:.2f} dB", flush=True)

@@ -31,7 +31,7 @@ sys.path.insert(0, str(ROOT))
 from neuralfields.config import apply_overrides, expand_data_path, load_preset  # noqa: E402
 from neuralfields.data import load_data  # noqa: E402
 from neuralfields.errors import NeuralFieldsError  # noqa: E402
-from neuralfields.run.evaluation import evaluate_model, spread_indices  # noqa: E402
+from neuralfields.scoring import score_model, spread_indices  # noqa: E402
 from neuralfields.train.scene import scene_trainer  # noqa: E402
 
 SCENES = ["bouncingballs", "hellwarrior", "hook", "jumpingjacks", "lego", "mutant", "standup", "trex"]
@@ -88,7 +88,7 @@ def run_scene(path: Path, args: argparse.Namespace) -> dict:
     trainer.fit()
     n_eval = len(val) if args.eval_images <= 0 else min(args.eval_images, len(val))
     start = time.perf_counter()
-    result = evaluate_model(trainer.model, val, spread_indices(len(val), n_eval))
+    result = score_model(trainer.model, val, spread_indices(len(val), n_eval))
     return {
         "psnr": result["psnr"], "ssim": result["ssim"], "steps": trainer.step,
         "train_seconds": round(trainer.train_seconds, 1), "eval_seconds": round(time.perf_counter() - start, 1),

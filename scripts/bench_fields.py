@@ -156,7 +156,7 @@ def bench_images(args) -> list[dict]:
 
 def bench_scenes(args) -> list[dict]:
     from neuralfields.data import load_data
-    from neuralfields.run.evaluation import evaluate_model, spread_indices
+    from neuralfields.scoring import score_model, spread_indices
     from neuralfields.train.scene import scene_trainer
 
     base = load_preset("lego")
@@ -195,7 +195,7 @@ def bench_scenes(args) -> list[dict]:
                 trainer.train_seconds += time.perf_counter() - start
                 samples += stats["n_samples"]
                 steps += 1
-            result = evaluate_model(trainer.model, val, spread_indices(len(val), args.val_images))
+            result = score_model(trainer.model, val, spread_indices(len(val), args.val_images))
         except Exception as exc:
             traceback.print_exc()
             rows.append({"entry": label, "field": field, "error": f"{type(exc).__name__}: {exc}"})

@@ -31,8 +31,8 @@ sys.path.insert(0, str(ROOT))
 
 from neuralfields.config import RunConfig, apply_overrides, available_presets, expand_data_path, load_preset  # noqa: E402
 from neuralfields.data import load_data  # noqa: E402
-from neuralfields.model import load_model  # noqa: E402
-from neuralfields.run.evaluation import right_half_scores  # noqa: E402
+from neuralfields.scene_model import load_model  # noqa: E402
+from neuralfields.scoring import right_half_scores  # noqa: E402
 from neuralfields.run.folder import write_json_atomic  # noqa: E402
 from neuralfields.run.metrics import psnr, ssim  # noqa: E402
 from neuralfields.render.rays import RayBatch  # noqa: E402
@@ -91,18 +91,20 @@ def train(args: argparse.Namespace) -> None:
 
 
 class SampleCounter:
-    """Wraps a sampler to count the samples it hands out while rendering."""
+    """Counts the samples a model's sampler hands out while rendering (``stop()`` ends counting)."""
 
     def __init__(self, sampler):
         self.sampler, self.samples, self.rays = sampler, 0, 0
+        self.original = sampler.sample
+        sampler.sample = self.sample
 
-    def __getattr__(self, name):
-        return getattr(self.sampler, name)
+    def sample(self, rays, *args, **kwargs):
+        samples, aux = self.original(rays, *args, **kwargs)
+        self.samples, self.rays = self.samples + len(samples), self.rays + len(rays)
+        return samples, aux
 
-    def sample(self, field, rays, training=False, **kwargs):
-        out = self.sampler.sample(field, rays, training, **kwargs)
-        self.samples, self.rays = self.samples + len(out), self.rays + len(rays)
-        return out
+    def stop(self) -> None:
+        del self.sampler.sample  # the class's own method again
 
 
 def evaluate(args: argparse.Namespace) -> None:
@@ -121,8 +123,7 @@ def evaluate(args: argparse.Namespace) -> None:
         rows = []
         for mark in (marks[-1:] if args.last_only else marks):
             model, _ = load_model(run_dir, mark["checkpoint"])
-            counter = SampleCounter(model.renderer.sampler)
-            model.renderer.sampler = counter
+            counter = SampleCounter(model.sampler)
             scores, seconds, renders = [], [], []
             warm_up(model, held_out)
             for i in indices:
@@ -168,9 +169,10 @@ def evaluate(args: argparse.Namespace) -> None:
 
 def warm_up(model, scene) -> None:
     """Render a few rays first so that compiling the hot functions is not timed as rendering."""
-    origins, dirs = scene.cameras.to(model.device).pixel_rays(0, torch.arange(1024, device=model.device))
+    pixels = torch.arange(1024, device=model.device)
     with torch.no_grad():
-        model.renderer.render_rays(model.field, RayBatch(origins, dirs, background=model.background.to(model.device)))
+        model.render_rays(RayBatch.from_pixels(scene.cameras.to(model.device), 0, pixels,
+                                               background=model.background.to(model.device)))
 
 
 def write_strip(model, path: Path, n_frames: int) -> None:

@@ -28,7 +28,7 @@ from neuralfields.config import load_preset
 from neuralfields.export.mesh import MeshConfig, density_level, density_volume, export_mesh, resolve_box
 from neuralfields.export.volume import marching_cubes
 from neuralfields.export.video import render_path
-from neuralfields.model import load_model
+from neuralfields.scene_model import load_model
 
 
 def train_lego(steps: int, seconds: float, out: Path) -> Path | None:

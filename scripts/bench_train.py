@@ -28,7 +28,7 @@ import torch
 from neuralfields.config import apply_overrides, load_preset
 from neuralfields.data import load_data
 from neuralfields.device import describe_device, resolve_device
-from neuralfields.run.evaluation import evaluate_model
+from neuralfields.scoring import score_model
 from neuralfields.train.scene import scene_trainer
 
 
@@ -50,7 +50,7 @@ def train_to_marks(trainer, val, marks: list[float], eval_images: int, sync=lamb
             done = trainer.step >= steps
             mark = pending[-1] if done else pending[0]
             pending = [] if done else pending[1:]
-            result = evaluate_model(trainer.model, val, subset)
+            result = score_model(trainer.model, val, subset)
             row = {"minutes": mark, "train_seconds": round(trainer.train_seconds, 1), "steps": trainer.step,
                    "samples_per_second": round(samples / trainer.train_seconds), "val_psnr": round(result["psnr"], 3),
                    "val_ssim": round(result["ssim"], 4), "val_images": len(subset)}
@@ -114,7 +114,7 @@ def main() -> int:
         report["peak_memory_gib"] = round(torch.cuda.max_memory_allocated(device) / 2**30, 2)
         print(f"  peak GPU memory {report['peak_memory_gib']} GiB", flush=True)
     if args.full_eval:
-        full = evaluate_model(trainer.model, val)
+        full = score_model(trainer.model, val)
         report["final_full_val"] = {"psnr": round(full["psnr"], 3), "ssim": round(full["ssim"], 4), "images": len(val)}
         print(f"  full val ({len(val)} images): PSNR {full['psnr']:.2f} dB  SSIM {full['ssim']:.4f}")
     if args.run_dir:

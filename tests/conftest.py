@@ -68,7 +68,7 @@ def tiny_run(demo_dir, tmp_path_factory) -> Path:
     # A small bake of the final checkpoint, so that render and the viewer (which bake on first
     # use) find one at once; tests/test_bake.py bakes its own copies.
     from neuralfields.bake import BakeConfig, bake_run
-    from neuralfields.model import load_model
+    from neuralfields.scene_model import load_model
 
     model, state = load_model(run_dir)
     bake_run(model, state, run_dir, BakeConfig(resolution=64, visibility_rays=1 << 14))

@@ -69,7 +69,7 @@ def test_baked_render_matches_the_live_field_without_querying_its_density(tiny_r
     from neuralfields.bake import bake
     from neuralfields.data import load_data
     from neuralfields.data.scene import composite_background
-    from neuralfields.model import load_model
+    from neuralfields.scene_model import load_model
     from neuralfields.run.metrics import psnr
 
     model, state = load_model(tiny_run)
@@ -93,7 +93,7 @@ def test_baked_render_matches_the_live_field_without_querying_its_density(tiny_r
 
 
 def test_bake_file_is_tied_to_its_checkpoint(tiny_run, tmp_path):
-    from neuralfields.model import load_model
+    from neuralfields.scene_model import load_model
 
     model, state = load_model(tiny_run)
     baked, path, seconds = bake_run(model, state, tmp_path, SMALL)
@@ -130,7 +130,7 @@ def test_render_bakes_once_then_reuses_the_bake_and_refuses_a_foreign_one(tiny_r
     assert main(argv + ["--exact", "--out", str(tmp_path / "c.mp4")]) == 0
     assert json.loads((tmp_path / "c.json").read_text())["renderer"].startswith("live field")
     # A bake of other weights given with --baked: one line, exit 2.
-    from neuralfields.model import load_model
+    from neuralfields.scene_model import load_model
 
     model, state = load_model(run)
     with torch.no_grad():
@@ -144,7 +144,7 @@ def test_render_bakes_once_then_reuses_the_bake_and_refuses_a_foreign_one(tiny_r
 
 def test_dynamic_runs_keep_the_live_field(tiny_run):
     from neuralfields.bake import bake
-    from neuralfields.model import load_model
+    from neuralfields.scene_model import load_model
 
     model, state = load_model(tiny_run)
     model.info.dynamic = True
@@ -204,7 +204,7 @@ def test_a_contracted_run_bakes_with_its_own_sampler_and_renders_like_the_live_f
     from neuralfields.bake.sampler import BakedSampler
     from neuralfields.data import load_data
     from neuralfields.data.scene import composite_background
-    from neuralfields.model import load_model
+    from neuralfields.scene_model import load_model
     from neuralfields.run.metrics import psnr
     from neuralfields.train.scene import scene_trainer
 
@@ -221,10 +221,10 @@ def test_a_contracted_run_bakes_with_its_own_sampler_and_renders_like_the_live_f
     assert baked.sampler == sampler
     fast = baked_model(model, baked, small)
     if sampler == "proposal":
-        assert all(isinstance(n, DenseDensity) for n in fast.renderer.sampler.networks)
-        assert [n.resolution for n in fast.renderer.sampler.networks] == [32, 64]
+        assert all(isinstance(n, DenseDensity) for n in fast.sampler.networks)
+        assert [n.resolution for n in fast.sampler.networks] == [32, 64]
     else:
-        assert isinstance(fast.renderer.sampler, BakedSampler)
+        assert isinstance(fast.sampler, BakedSampler)
     scene = load_data(cfg.data, "val")
     targets = [composite_background(scene.image(i), model.background) for i in range(len(scene))]
     live = sum(psnr(model.render_camera(scene.cameras, i)["rgb"], t) for i, t in enumerate(targets)) / len(targets)
@@ -247,7 +247,7 @@ def test_fields_finer_than_a_feature_lattice_bake_density_only_and_colour_from_t
     from neuralfields.data import load_data
     from neuralfields.data.scene import composite_background
     from neuralfields.fields.ngp import NGPConfig, NGPField
-    from neuralfields.model import load_model
+    from neuralfields.scene_model import load_model
     from neuralfields.run.metrics import psnr
 
     # The rule: a feature lattice up to 512 cells; finer fields keep density only, up to 1024 cells.
@@ -264,13 +264,13 @@ def test_fields_finer_than_a_feature_lattice_bake_density_only_and_colour_from_t
     targets = [composite_background(scene.image(i), model.background) for i in range(len(scene))]
     live = sum(psnr(model.render_camera(scene.cameras, i)["rgb"], t) for i, t in enumerate(targets)) / len(targets)
     queried, sampled = [], []
-    source, sample = model.field.raw_density, fast.renderer.sampler.sample
+    source, sample = model.field.raw_density, fast.sampler.sample
     model.field.raw_density = lambda x, t=None: queried.append(len(x)) or source(x, t)
-    fast.renderer.sampler.sample = lambda *a, **k: (lambda s: sampled.append(len(s)) or s)(sample(*a, **k))
+    fast.sampler.sample = lambda *a, **k: (lambda s: sampled.append(len(s)) or s)(sample(*a, **k))
     try:
         score = sum(psnr(fast.render_camera(scene.cameras, i)["rgb"], t) for i, t in enumerate(targets)) / len(targets)
     finally:
-        del model.field.raw_density, fast.renderer.sampler.sample
+        del model.field.raw_density, fast.sampler.sample
     assert score > live - 0.6, (live, score)
     # The trained field is asked only for the coloured points: the heavy samples and one point per
     # ray for the light rest, fewer than the samples the lattice gives density to (55% on this

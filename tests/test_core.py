@@ -17,7 +17,7 @@ from conftest import tiny_config
 from neuralfields.cameras import Cameras
 from neuralfields.cli import main
 from neuralfields.errors import NeuralFieldsError
-from neuralfields.model import SceneInfo, build_model, load_model
+from neuralfields.scene_model import SceneInfo, build_model, load_model
 from neuralfields.render import RayBatch
 from neuralfields.run.checkpoints import convert_checkpoint, latest_checkpoint, load_checkpoint, save_checkpoint
 
@@ -52,12 +52,12 @@ def test_training_and_inference_share_the_evaluation(tiny_run):
     model, _ = load_model(tiny_run)
     origins, dirs = model.info.cameras.image_rays(0)
     rays = RayBatch(origins.reshape(-1, 3)[:500], dirs.reshape(-1, 3)[:500], background=torch.ones(3))
-    samples = model.sampler.sample(model.field, rays, training=False)
-    from neuralfields.render import evaluate
+    samples, _ = model.sampler.sample(rays, model.density, training=False)
+    from neuralfields.render import shade
 
     with torch.no_grad():
-        direct = evaluate(model.field, model.space, samples, rays)
-        rendered = model.renderer.render_rays(model.field, rays)
+        direct = shade(model.field, model.space, samples, rays)
+        rendered = model.render_rays(rays)
     torch.testing.assert_close(direct.rgb, rendered.rgb)
     assert direct.per_sample.sigma.shape == (len(samples),) and direct.weights.shape == (len(samples),)
 
@@ -218,7 +218,7 @@ def test_distillation_is_the_same_loop(tiny_run):
 
 
 def test_consumers_of_a_run_never_import_the_trainer():
-    code = ("import sys; import neuralfields.model, neuralfields.fit, neuralfields.distill, neuralfields.export.mesh, "
+    code = ("import sys; import neuralfields.scene_model, neuralfields.fit, neuralfields.distill, neuralfields.export.mesh, "
             "neuralfields.export.tsdf, neuralfields.export.video, neuralfields.export.pointcloud, viewer; "
             "bad = sorted(m for m in sys.modules if m == 'neuralfields.train' or m.startswith('neuralfields.train.')); "
             "print(','.join(bad)); sys.exit(1 if bad else 0)")

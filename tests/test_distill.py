@@ -20,7 +20,7 @@ from neuralfields.distill.inherit import inherit_color_head, transfer_grid
 from neuralfields.distill.losses import build_projection, default_density_clamp, density_loss
 from neuralfields.distill.poses import PoseSampler
 from neuralfields.fields import build_field
-from neuralfields.model import load_model
+from neuralfields.scene_model import load_model
 from neuralfields.render import OccupancyGrid
 
 SMALL_NGP = {"n_levels": 4, "n_features": 2, "log2_table": 12, "max_res": 128}

@@ -14,7 +14,7 @@ from neuralfields.data.moving import MovingScene, write_moving_scene
 from neuralfields.data.scene import composite_background
 from neuralfields.errors import NeuralFieldsError
 from neuralfields.fields import build_field
-from neuralfields.model import load_model
+from neuralfields.scene_model import load_model
 from neuralfields.run.metrics import psnr
 from neuralfields.threads import torch_threads
 from neuralfields.loop import TrainLoop
@@ -242,7 +242,7 @@ def test_longer_dynamic_run_does_not_end_below_a_shorter_one(shared_data):
     """Regression: with deformation planes at 10x the decoder's rate, training on standup got worse
     the longer it ran (here: 16.7 dB after 100 steps, 13.2 dB after 300, the occupancy grid
     filling from 5% to 25% of the box)."""
-    from neuralfields.run.evaluation import evaluate_model, spread_indices
+    from neuralfields.scoring import score_model, spread_indices
 
     results = {}
     for steps in (100, 300):
@@ -250,7 +250,7 @@ def test_longer_dynamic_run_does_not_end_below_a_shorter_one(shared_data):
         val = load_data(cfg.data, "val")
         loop = scene_trainer(cfg, load_data(cfg.data, "train"), None, None, progress=False, log=lambda _: None)
         loop.fit()
-        results[steps] = (evaluate_model(loop.model, val, spread_indices(len(val), 5))["psnr"],
+        results[steps] = (score_model(loop.model, val, spread_indices(len(val), 5))["psnr"],
                           loop.model.grid.occupancy_fraction())
     (short, _), (long, occupancy) = results[100], results[300]
     assert long >= short + 0.5, results
@@ -262,7 +262,7 @@ def test_a_long_run_at_the_full_rate_keeps_the_warp_bounded(shared_data):
     planes blew the warp up. bouncingballs at 100 px without lr decay, with the old settings
     (planes at 3x, beta2 0.999, no bound): largest offset 0.5 at step 500, 539 at 600, 22,759 at
     1000, training PSNR 24.0 -> 11.0 dB; with the defaults 0.14 throughout and 24.6 dB."""
-    from neuralfields.run.evaluation import evaluate_model, spread_indices
+    from neuralfields.scoring import score_model, spread_indices
 
     cfg = small_dnerf_config(shared_data, "bouncingballs", 700)
     cfg.train.decay_milestones = []  # the full rate throughout, as a long time-paced run has it
@@ -277,10 +277,10 @@ def test_a_long_run_at_the_full_rate_keeps_the_warp_bounded(shared_data):
             with torch.no_grad():
                 largest.append(float(field.deformation(x, t).norm(dim=-1).max()))
 
-    loop.before_step.append(watch)
+    loop.hooks.append(watch)
     loop.fit()
     val = load_data(cfg.data, "val")
-    quality = evaluate_model(loop.model, val, spread_indices(len(val), 5))["psnr"]
+    quality = score_model(loop.model, val, spread_indices(len(val), 5))["psnr"]
     assert max(largest) < 0.5, largest
     assert loop.model.grid.occupancy_fraction() < 0.1
     assert quality > 20.0, quality

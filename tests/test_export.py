@@ -80,7 +80,7 @@ def geo_run(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def model(geo_run):
-    from neuralfields.model import load_model
+    from neuralfields.scene_model import load_model
 
     return load_model(geo_run)[0]
 

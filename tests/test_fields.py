@@ -294,20 +294,20 @@ def demo_splits(demo_dir):
 
 @pytest.mark.parametrize("name", ZOO)
 def test_learns_demo_scene(name, demo_dir, demo_splits):
-    from neuralfields.run.evaluation import evaluate_model
+    from neuralfields.scoring import score_model
     from neuralfields.train.scene import scene_trainer
 
     train, val = demo_splits
     cfg = scene_config(demo_dir, name, steps=160)
     trainer = scene_trainer(cfg, train, val, None, progress=False, log=lambda _: None)
-    before = evaluate_model(trainer.model, val, [0])["psnr"]
+    before = score_model(trainer.model, val, [0])["psnr"]
     summary = trainer.fit()
     assert summary["val_psnr"] > max(before + 5.0, 16.0), (before, summary["val_psnr"])
 
 
 @pytest.mark.parametrize("name", ZOO)
 def test_checkpoint_round_trip(name, demo_dir, demo_splits, tmp_path):
-    from neuralfields.model import load_model
+    from neuralfields.scene_model import load_model
     from neuralfields.train.scene import scene_trainer
 
     train, val = demo_splits

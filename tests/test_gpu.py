@@ -13,7 +13,7 @@ import torch
 from conftest import tiny_config
 from neuralfields.cli import main
 from neuralfields.data import load_data
-from neuralfields.model import load_model
+from neuralfields.scene_model import load_model
 
 pytestmark = [pytest.mark.gpu, pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")]
 

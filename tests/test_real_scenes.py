@@ -8,11 +8,12 @@ import pytest
 import torch
 from torch import Tensor
 
-from neuralfields.config import RenderConfig
 from neuralfields.fields.base import Field
-from neuralfields.render.evaluate import evaluate
+from neuralfields.render.compositing import dense_weights
 from neuralfields.render.rays import RayBatch
-from neuralfields.render.samplers.proposal import ProposalSampler, dense_weights, outer_envelope
+from neuralfields.render.samplers.occupancy import OccupancySettings
+from neuralfields.render.samplers.proposal import ProposalSampler, ProposalSettings, outer_envelope
+from neuralfields.render.shading import density_at, shade
 from neuralfields.render.space import ContractedBox, SceneBox, contract, uncontract
 
 
@@ -54,6 +55,11 @@ class Ball(Field):
         return (x + 1) / 2
 
 
+def density_of(field: Field, space):
+    """The density function samplers are handed: world points (and times) -> sigma."""
+    return lambda x, t=None: density_at(field, space, x, t)
+
+
 def dense_reference(field: Field, space, rays: RayBatch, far: float, n: int = 20000):
     t = torch.linspace(0.0, far, n + 1)
     edges = t.expand(len(rays), -1)
@@ -79,24 +85,27 @@ def test_proposal_sampler_learns_to_place_samples_that_match_a_dense_reference()
     torch.manual_seed(0)
     aabb = torch.tensor([[-1.0] * 3, [1.0] * 3])
     space = ContractedBox(aabb)  # the ball (radius 0.6 in world units) sits in the inner box
-    cfg = RenderConfig(proposal_samples=[64, 32], samples_per_ray=24, proposal_anneal_steps=50, proposal_update_every=1)
-    sampler = ProposalSampler(aabb, space, cfg, near=0.05)
+    settings = ProposalSettings(proposal_samples=[64, 32], samples_per_ray=24, proposal_anneal_steps=50,
+                                proposal_update_every=1)
+    sampler = ProposalSampler(aabb, space, settings, near=0.05)
     field = Ball()
+    density = density_of(field, space)
     optimizer = torch.optim.Adam(sampler.param_groups(1e-2))
     for step in range(300):
-        sampler.update(step, field)
+        sampler.update(step, density)
         rays = ball_rays(256, seed=step + 1)
-        samples = sampler.sample(field, rays, training=True)
-        out = evaluate(field, space, samples, rays)
-        loss = sampler.loss(samples, out.weights)
+        samples, aux = sampler.sample(rays, density, training=True)
+        out = shade(field, space, samples, rays)
+        losses = sampler.losses(aux, out.weights)
+        assert set(losses) == {"interlevel"}  # the ball's weights carry no gradient: no distortion loss
         optimizer.zero_grad()
-        loss.backward()
+        losses["interlevel"].backward()
         optimizer.step()
-    sampler.update(10**6, field)
+    sampler.update(10**6, density)
     rays = ball_rays(400, seed=12345)
     with torch.no_grad():
-        samples = sampler.sample(field, rays)
-        out = evaluate(field, space, samples, rays)
+        samples, aux = sampler.sample(rays, density)
+        out = shade(field, space, samples, rays)
         ref_rgb, ref_opacity, ref_depth = dense_reference(field, space, rays, far=6.0)
     assert len(samples) == 400 * 24
     hit = ref_opacity > 0.99
@@ -105,8 +114,8 @@ def test_proposal_sampler_learns_to_place_samples_that_match_a_dense_reference()
     assert (out.depth[hit] - ref_depth[hit]).abs().mean() < 0.03
     assert (out.rgb - ref_rgb).abs().mean() < 0.02
     # The proposal envelope bounds the scene weights from above nearly everywhere.
-    s, w = samples.proposals.levels[-1]
-    envelope = outer_envelope(samples.proposals.final_edges, s, w)
+    s, w = aux["proposals"].levels[-1]
+    envelope = outer_envelope(aux["proposals"].final_edges, s, w)
     excess = (out.weights.reshape(400, -1) - envelope).clamp_min(0).sum(-1)
     assert excess.mean() < 0.05
 
@@ -114,10 +123,11 @@ def test_proposal_sampler_learns_to_place_samples_that_match_a_dense_reference()
 def test_an_untrained_proposal_sampler_spreads_samples_over_the_whole_ray():
     """Before training the histograms are flat, so samples reach the contracted far field."""
     aabb = torch.tensor([[-1.0] * 3, [1.0] * 3])
-    sampler = ProposalSampler(aabb, ContractedBox(aabb), RenderConfig(far=1000.0), near=0.05)
+    space = ContractedBox(aabb)
+    sampler = ProposalSampler(aabb, space, ProposalSettings(far=1000.0), near=0.05)
     rays = ball_rays(16)
     with torch.no_grad():
-        samples = sampler.sample(Ball(), rays)
+        samples, _ = sampler.sample(rays, density_of(Ball(), space))
     assert samples.t_ends.max() > 100 and samples.t_starts.min() < 0.2
     assert (samples.t_ends >= samples.t_starts).all()
 
@@ -127,13 +137,14 @@ def test_occupancy_sampler_marches_contracted_space_to_the_far_field():
 
     aabb = torch.tensor([[-1.0] * 3, [1.0] * 3])
     space = ContractedBox(aabb)
-    sampler = OccupancySampler(aabb, space, RenderConfig(grid_resolution=32), near=0.05)
+    sampler = OccupancySampler(aabb, space, OccupancySettings(grid_resolution=32), near=0.05)
     rays = ball_rays(64)
+    density = density_of(Ball(), space)
     with torch.no_grad():
-        before = sampler.sample(Ball(), rays, prune=False)
+        before, _ = sampler.sample(rays, density, prune=False)
         assert before.t_ends.max() > 500  # all cells count as occupied before the first update
-        sampler.grid.update(sampler.density_fn(Ball()), sampler.occupancy_step, warmup=True)
-        after = sampler.sample(Ball(), rays, prune=False)
+        sampler.grid.update(sampler.grid_density(density), sampler.occupancy_step, warmup=True)
+        after, _ = sampler.sample(rays, density, prune=False)
     # Only cells of the ball stay: every kept sample lies near it, and far fewer are kept.
     pts = space(after.midpoints(rays.origins, rays.dirs))
     assert len(after) < len(before) / 10 and (pts.norm(dim=-1) < 0.3 + 2 * math.sqrt(3) / 32).all()
@@ -259,7 +270,7 @@ def test_a_contracted_run_with_codes_saves_reloads_renders_and_exports(demo_dir,
 
     from neuralfields.data import load_data
     from neuralfields.export.mesh import MeshConfig, export_mesh
-    from neuralfields.model import load_model
+    from neuralfields.scene_model import load_model
     from neuralfields.train.scene import scene_trainer
 
     cfg = tiny_config(demo_dir, steps=40, options=dict(n_levels=8, n_features=2, log2_table=14, max_res=128,
@@ -281,6 +292,6 @@ def test_a_contracted_run_with_codes_saves_reloads_renders_and_exports(demo_dir,
     model.appearance.fix(model.appearance.default_code() + 1.0)  # another code changes the colours
     assert not torch.allclose(ours, model.render_camera(train.cameras, 0)["rgb"], atol=1e-3)
     model.appearance.fix(None)
-    mesh = export_mesh(model, MeshConfig(resolution=32))  # with vertex colours: evaluate() with codes
+    mesh = export_mesh(model, MeshConfig(resolution=32))  # with vertex colours: shade() with codes
     assert mesh.vertices.shape[0] > 0
     assert (mesh.vertices >= model.info.inner_aabb[0].numpy() - 1e-4).all()  # cropped to the inner box

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from conftest import tiny_config
 from neuralfields.cli import main
-from neuralfields.model import load_model
+from neuralfields.scene_model import load_model
 from neuralfields.run.checkpoints import list_checkpoints, load_checkpoint
 
 REPO = Path(__file__).resolve().parents[1]
@@ -109,14 +109,14 @@ def test_killing_training_never_leaves_an_unreadable_checkpoint(demo_dir, tmp_pa
 
 def test_lr_schedule_paces_by_time_when_a_time_budget_cuts_the_run_short():
     from neuralfields.config import TrainConfig
-    from neuralfields.loop import step_decay
+    from neuralfields.loop import scene_loop_config
 
     t = TrainConfig(steps=1000, warmup_steps=1, decay_milestones=[0.5, 0.9], decay_gamma=0.1)
-    lr_factor = step_decay(t)
+    lr_factor = scene_loop_config(t, 100).schedule
     assert lr_factor(100, seconds=50.0) == 1.0  # no time budget: only steps count
     assert abs(lr_factor(500) - 0.1) < 1e-12
     t.time_budget = 100.0
-    lr_factor = step_decay(t)
+    lr_factor = scene_loop_config(t, 100).schedule
     assert lr_factor(100, seconds=40.0) == 1.0
     assert abs(lr_factor(100, seconds=60.0) - 0.1) < 1e-12  # half the time gone: first decay
     assert abs(lr_factor(100, seconds=95.0) - 0.01) < 1e-12

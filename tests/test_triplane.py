@@ -11,7 +11,7 @@ from neuralfields.data import load_data
 from neuralfields.encodings.planes import PlaneEncoding, temporal_smoothness, total_variation
 from neuralfields.errors import NeuralFieldsError
 from neuralfields.fields import build_field
-from neuralfields.model import load_model
+from neuralfields.scene_model import load_model
 from neuralfields.run.metrics import psnr
 from neuralfields.threads import torch_threads
 from neuralfields.train.scene import scene_trainer

@@ -16,7 +16,7 @@ from neuralfields.camera_paths import PathSettings, make_path, save_keyframes, v
 from conftest import config_only_copy
 from neuralfields.cli import main
 from neuralfields.export.video import VisualStyle, render_path, render_video, write_video
-from neuralfields.model import load_model
+from neuralfields.scene_model import load_model
 from neuralfields.run.metrics import psnr
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -106,7 +106,7 @@ def test_normals_follow_the_surface(model):
     from neuralfields.data.demo import DemoScene
 
     cams = model.info.cameras
-    out = model.renderer.render_camera(model.field, cams, 3, None, model.background, outputs=("normal", "opacity"))
+    out = model.render_camera(cams, 3, None, outputs=("normal", "opacity"))
     origins, dirs = cams.image_rays(3)
     truth = DemoScene().intersect(origins.reshape(-1, 3), dirs.reshape(-1, 3))
     n = out["normal"].reshape(-1, 3)
@@ -174,7 +174,7 @@ def test_dynamic_time_track_reaches_the_field(model):
     """Each frame of a dynamic run is rendered at its own time (here an untrained k-planes field)."""
     import dataclasses
 
-    from neuralfields.model import SceneInfo, build_model
+    from neuralfields.scene_model import SceneInfo, build_model
 
     cfg = dataclasses.replace(model.cfg, field=dataclasses.replace(model.cfg.field, name="kplanes", options={}))
     info = SceneInfo(model.info.aabb, model.info.aabb_scale, True, model.info.cameras,

@@ -197,7 +197,7 @@ def test_navigate_previews_pans_and_drops_stale_requests(served):
 
 def test_view_pose_is_the_orbit_camera_when_not_panned(tiny_run):
     from neuralfields.camera_paths import estimate_scene_frame, orbit_camera
-    from neuralfields.model import load_model
+    from neuralfields.scene_model import load_model
     from viewer.navigation import OrbitView, view_pose
 
     info = load_model(tiny_run)[0].info
@@ -222,7 +222,7 @@ def video_frames(path) -> int:
 
 def test_camera_path_editor_saves_both_formats_and_renders(served, tiny_run, tmp_path, capsys):
     from neuralfields.camera_paths import load_path_file
-    from neuralfields.model import load_model
+    from neuralfields.scene_model import load_model
 
     client, run = served
     client.predict(run, api_name="/load_run")  # a fresh run clears the keyframes

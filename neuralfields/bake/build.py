@@ -21,7 +21,7 @@ from tqdm import tqdm
 
 from ..encodings.hashgrid import finest_resolution
 from ..errors import NeuralFieldsError
-from ..model import SceneModel
+from ..scene_model import SceneModel
 from ..render.rays import RayBatch
 from ..render.samplers import sampler_for
 from .lattice import BlockLattice, block_ids, cell_groups, dilate, lattice_points
@@ -39,8 +39,8 @@ class BakeConfig:
     """What a bake keeps and how it renders (saved in the bake file)."""
 
     # Lattice cells per axis of the field cube; 0: the field's finest grid resolution, at most 512
-    # with features (lego: 0.05 dB below the live field at 512, 0.8 dB at 256) and 1024 for
-    # density alone (a ninth of the bytes per point; fox: 1.35 dB lost at 512, 0.25 at 1024).
+    # with features (coarser lattices blur lego visibly) and 1024 for density alone (a ninth of
+    # the bytes per point, and the fox's fine grid loses far less at 1024 than at 512); docs/bake.md.
     resolution: int = 0
     block: int = 8  # cells per block edge
     group: int = 4  # cells per edge of the groups rays step through (divides block)
@@ -48,11 +48,11 @@ class BakeConfig:
     min_weight: float = 1e-3  # a block shows when one of those rays puts this much weight in it
     dilation: int = 1  # blocks added around every shown block
     min_cell_alpha: float = 1e-3  # cells stopping less light than this are skipped when marching
-    ray_color_below: float = 0.02  # lighter samples share one colour per ray (see render.evaluate)
+    ray_color_below: float = 0.02  # lighter samples share one colour per ray (see render.shading)
     # Where the colour head's input features come from: "lattice" (cached beside the density) or
     # "live" (the trained field, at the samples that get a colour; the lattice holds density
     # only); "auto": live when the field's finest grid is finer than a feature lattice can afford
-    # (512 cells: the fox's 1024 lost 1.7 dB of texture).
+    # (512 cells: a 512-cell feature lattice blurred the fox's 1024-cell texture; docs/bake.md).
     features: str = "auto"
     chunk_rays: int = 1 << 16  # rays rendered at once (a 256x256 view in one chunk)
     march: MarchConfig = dataclass_field(default_factory=MarchConfig)
@@ -109,9 +109,7 @@ def visible_blocks(model: SceneModel, cfg: BakeConfig, chunk: int = 8192, progre
         picked = torch.randint(0, pixels, (min(per_camera, pixels),), generator=generator, device=device)
         for start in range(0, len(picked), chunk):
             pix = picked[start:start + chunk]
-            origins, dirs = camera.pixel_rays(0, pix)
-            ids = torch.full((len(pix),), i, dtype=torch.long, device=device)
-            out = model.renderer.render_rays(model.field, RayBatch(origins, dirs, None, ids))
+            out = model.render_rays(RayBatch.from_pixels(camera, 0, pix, image_id=i))
             best.scatter_reduce_(0, block_ids(out.per_sample.x, cfg.resolution, cfg.block), out.weights, "amax")
         bar.update()
     bar.close()
@@ -127,7 +125,6 @@ def bake_lattice(model: SceneModel, keep: torch.Tensor, cfg: BakeConfig, batch: 
     of the light crossing it and the run's sampler would put samples there."""
     device, b = model.device, cfg.block
     ids = keep.reshape(-1).nonzero()[:, 0]
-    may_sample = getattr(model.sampler, "may_sample", None)
     min_tau = -math.log1p(-cfg.min_cell_alpha)
     kept, densities, features, cells = [], [], [], []
     for start in range(0, len(ids), batch):
@@ -142,11 +139,10 @@ def bake_lattice(model: SceneModel, keep: torch.Tensor, cfg: BakeConfig, batch: 
         sigma = model.field.density_activation(raw).reshape(len(part), 1, b + 1, b + 1, b + 1)
         densest = torch.nn.functional.max_pool3d(sigma, 2, 1)[:, 0]  # [k, b, b, b]
         occupied = (densest * length[:, None, None, None] >= min_tau).reshape(len(part), -1)
-        if may_sample is not None:
-            # Elsewhere the field's density was never trained (a hash grid's collisions leave it
-            # anything) and the live render never sees it.
-            centres = grid[:, :-1, :-1, :-1].reshape(-1, 3) + 1.0 / cfg.resolution
-            occupied &= may_sample(centres, length.repeat_interleave(b**3)).reshape(len(part), -1)
+        # Only where the run's sampler places samples: elsewhere the field's density was never
+        # trained (a hash grid's collisions leave it anything) and the live render never sees it.
+        centres = grid[:, :-1, :-1, :-1].reshape(-1, 3) + 1.0 / cfg.resolution
+        occupied &= model.sampler.may_sample(centres, length.repeat_interleave(b**3)).reshape(len(part), -1)
         used = occupied.any(1)  # blocks without such a cell are never sampled: no rows
         kept.append(part[used])
         densities.append(raw.reshape(len(part), -1)[used].reshape(-1))

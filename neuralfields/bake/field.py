@@ -5,7 +5,7 @@ dependence and per-image appearance codes render as they did; only the expensive
 hash-grid lookups and the density MLP) is replaced by one trilinear lookup. A field finer than
 any affordable lattice (the fox's hash grid reaches 1024 cells across the cube) keeps its
 textures with ``live_features``: the lattice gives density, and the few samples that get a
-colour (render.evaluate's deferred shading) take their features from the trained field.
+colour (render.shading's deferred shading) take their features from the trained field.
 """
 
 from __future__ import annotations

@@ -24,7 +24,7 @@ def locate(u: Tensor, resolution: int, block: int, block_index: Tensor) -> tuple
     """Row block ``[N]`` (-1: empty or outside the cube), cell within the block ``[N, 3]`` (x, y, z)
     and position within the cell ``[N, 3]`` in [0, 1) of field points ``u [N, 3]``."""
     # Index arithmetic in floats: CPUs vectorise float floors, not 64-bit integer division, and
-    # int64 row arithmetic cost 15% of a baked lego video. Exact while ids stay below 2^24, which
+    # int64 row arithmetic slowed baked videos (docs/bake.md). Exact while ids stay below 2^24, which
     # BakeConfig ensures (at most 1024 cells across, groups of 4: 256^3 ids).
     pos = ((u + 1.0) * (0.5 * resolution)).clamp(0.0, resolution - 1e-3)
     cell = pos.floor()

@@ -5,7 +5,7 @@ sampler that renders from the cache.
   its kept blocks (:class:`~neuralfields.bake.sampler.BakedSampler`).
 - ``proposal`` (real captures): the proposal networks decided where the field was ever asked,
   so the bake keeps them, as dense grids (:mod:`~neuralfields.bake.proposal`); a dense march
-  would also show the fog they kept the field from (1.7 dB lost on the fox).
+  would also show the fog they kept the field from (hazier fox renders; docs/bake.md).
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from typing import Callable
 
 from torch import Tensor, nn
 
-from ..model import SceneModel
+from ..scene_model import SceneModel
 from ..registry import Registry
 from ..render.samplers.span import RaySpan
 from .lattice import BlockLattice
@@ -28,7 +28,7 @@ class Placement:
     """``cache(model) -> tensors`` saved with the bake; ``build(model, lattice, tensors, march) -> sampler``.
     ``whole_views``: render a view in one chunk of rays (the lattice march pays fixed work per
     chunk); otherwise the run's own chunk size (the proposal sampler's per-sample tensors stay in
-    the caches: a fox view in 1.7 s at 8192 rays a chunk, 2.2 s at 65536)."""
+    the caches, so a fox view renders faster than in whole-view chunks; docs/bake.md)."""
 
     cache: Callable[[SceneModel], dict[str, Tensor]]
     build: Callable[[SceneModel, BlockLattice, dict[str, Tensor], MarchConfig], nn.Module]
@@ -40,7 +40,7 @@ PLACEMENTS: Registry[Placement] = Registry("baked sampler")
 
 def march_lattice(model: SceneModel, lattice: BlockLattice, _: dict, march: MarchConfig) -> nn.Module:
     span = RaySpan(model.space, model.info.aabb, model.cfg.data.near, model.cfg.render.far).to(model.device)
-    return BakedSampler(lattice, model.space, span, march)
+    return BakedSampler(lattice, model.space, span, model.field.density_activation, march)
 
 
 PLACEMENTS.register("occupancy", Placement(lambda model: {}, march_lattice))

@@ -43,7 +43,7 @@ _dense_lookup = maybe_compile(dense_lookup)
 class DenseDensity(nn.Module):
     """Density ``[N]`` at field points ``u [N, 3]``: ``exp`` of a trilinear lookup in a dense grid of
     raw density ``raw [n, n, n]`` (z, y, x) whose points span ``[-1, 1]^3`` corner to corner (one
-    compiled loop; ``grid_sample`` took twice as long on a CPU)."""
+    compiled loop; ``grid_sample`` was slower on a CPU, docs/bake.md)."""
 
     def __init__(self, raw: Tensor):
         super().__init__()
@@ -71,8 +71,8 @@ def bake_density(network: nn.Module, resolution: int = 0, points_per_batch: int 
     """``[n, n, n]`` raw density (z, y, x) of a proposal ``network`` (``encoding`` then ``mlp``, raw
     density in its first output) at a dense grid's points: ``resolution + 1`` per axis, its
     finest hash-grid resolution by default. Point values, not a max over neighbours: growing the
-    grid by one point each way doubled the density everywhere and cost 4 dB on an early fox run
-    (the proposals then spread their samples), while point values lose 0.1 dB."""
+    grid by one point each way doubled the density everywhere and the proposals then spread
+    their samples, while point values lose little (docs/bake.md)."""
     device = next(network.parameters()).device
     n = (resolution or finest_resolution(network)) + 1
     per = max(1, points_per_batch // (n * n))

@@ -19,8 +19,9 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
+from typing import Callable
+
 from ..errors import NeuralFieldsError
-from ..fields.base import Field
 from ..render.compositing import render_weights
 from ..render.marching import PackedSamples, sample_ranks
 from ..render.rays import RayBatch
@@ -70,13 +71,17 @@ _fine_samples = maybe_compile(fine_samples)
 
 
 class BakedSampler(nn.Module):
-    """Packed samples in the kept blocks of ``lattice`` for rays through ``space`` (see module doc)."""
+    """Packed samples in the kept blocks of ``lattice`` for rays through ``space`` (see module doc);
+    ``activation`` turns the lattice's raw density into density (the trained field's)."""
 
     initial_samples_per_ray = 0
+    grid = world_grid = None  # no occupancy grid: the lattice's blocks say where matter is
 
-    def __init__(self, lattice: BlockLattice, space, span: RaySpan, cfg: MarchConfig | None = None):
+    def __init__(self, lattice: BlockLattice, space, span: RaySpan, activation: Callable[[Tensor], Tensor],
+                 cfg: MarchConfig | None = None):
         super().__init__()
         self.lattice, self.space, self.span, self.cfg = lattice, space, span, cfg or MarchConfig()
+        self.activation = activation
         extent = lattice.resolution // lattice.group
         if not span.unbounded:
             # Bounded rays are clipped to the box around the kept blocks: most pixels of an object
@@ -96,8 +101,19 @@ class BakedSampler(nn.Module):
         cells_per_step = lattice.group / self.cfg.steps_per_group
         self.samples_per_step = self.cfg.samples_per_step or max(1, round(cells_per_step / self.cfg.cells_per_sample))
 
-    def update(self, step: int, field: Field) -> None:
-        pass
+    def update(self, step: int, density_fn=None) -> bool:
+        return False  # a bake is fixed
+
+    def losses(self, aux: dict, weights: Tensor) -> dict[str, Tensor]:
+        return {}
+
+    def param_groups(self, lr: float, weight_decay: float = 0.0) -> list[dict]:
+        return []
+
+    def may_sample(self, u: Tensor, cell_length: Tensor) -> Tensor:
+        """``[N]`` bool: field points ``u [N, 3]`` lie in cells the bake marked as possibly visible
+        (the only cells this sampler puts fine samples in)."""
+        return self.lattice.occupied_cells(self.space.inverse(u), self.space)[1]
 
     def occupied_steps(self, rays: RayBatch) -> tuple[Tensor, Tensor, Tensor, Tensor]:
         """The occupied coarse steps of the rays that cross the kept blocks' box, one row per step
@@ -109,8 +125,8 @@ class BakedSampler(nn.Module):
         inside the occupied long ones against the groups; both mark what one pass over the groups
         would. Contracted space keeps one pass: there the normalised distance follows the camera,
         not the field cube, and where a ray from a camera outside the inner box crosses its middle
-        a long step spans far more of the cube than its nominal length (its midpoint missed matter
-        and cost 0.4 dB on a small test scene).
+        a long step spans far more of the cube than its nominal length (its midpoint missed
+        matter; docs/bake.md).
         """
         near, far = self.span.ray_range(rays)
         live = (far > near).nonzero()[:, 0]
@@ -144,8 +160,10 @@ class BakedSampler(nn.Module):
             ray, t = ray[sub], torch.stack([t[sub, col], t[sub, col + 1]], -1)
         return live[ray], t[:, 0], t[:, 1], sample_ranks(ray)
 
-    def sample(self, field: Field, rays: RayBatch, training: bool = False, **_) -> PackedSamples:
-        """Packed samples of ``rays`` (rendering only: a baked lattice is not trained)."""
+    def sample(self, rays: RayBatch, density_fn=None, training: bool = False) -> tuple[PackedSamples, dict]:
+        """Packed samples of ``rays`` (rendering only: a baked lattice is not trained). The lattice
+        gives the densities itself, in the same fused pass that places the samples, so
+        ``density_fn`` is not needed."""
         if training:
             raise NeuralFieldsError("a baked field renders only; train the run's own field")
         c, n, device, lat, space = self.cfg, len(rays), rays.device, self.lattice, self.space
@@ -173,7 +191,7 @@ class BakedSampler(nn.Module):
                                                   lat.block_index, lat.cells)
             pick = keep.nonzero()[:, 0]  # fine samples only in cells that may show
             part = PackedSamples(r[torch.div(pick, per_step, rounding_mode="floor")], starts[pick], ends[pick], n)
-            sigma = field.density_activation(lat.raw_density(u[pick]))
+            sigma = self.activation(lat.raw_density(u[pick]))
             weights, _, _ = render_weights(part.t_starts, part.t_ends, sigma, part.ray_indices)
             shown = weights * torch.exp(log_t)[part.ray_indices] > c.drop_weight
             parts.append(part.select(shown))
@@ -181,8 +199,8 @@ class BakedSampler(nn.Module):
             log_t = log_t.index_add(0, part.ray_indices, -tau)
         if not parts:
             empty = torch.zeros(0, device=device)
-            return PackedSamples(empty.long(), empty, empty, n)
+            return PackedSamples(empty.long(), empty, empty, n), {}
         ray_indices = torch.cat([p.ray_indices for p in parts])
         order = torch.sort(ray_indices, stable=True).indices  # waves run front to back along each ray
         return PackedSamples(ray_indices[order], torch.cat([p.t_starts for p in parts])[order],
-                             torch.cat([p.t_ends for p in parts])[order], n)
+                             torch.cat([p.t_ends for p in parts])[order], n), {}

@@ -20,8 +20,7 @@ import torch
 
 from ..config import from_dict
 from ..errors import NeuralFieldsError, file_error
-from ..model import SceneModel
-from ..render import Renderer
+from ..scene_model import SceneModel
 from ..run.checkpoints import save_atomic
 from .build import Bake, BakeConfig, bake
 from .field import BakedField
@@ -81,8 +80,8 @@ def baked_model(model: SceneModel, baked: Bake, cfg: BakeConfig) -> SceneModel:
         # Whole views in one chunk: a baked ray costs little memory, and each chunk pays the
         # marching's fixed work (coarse steps, waves) once.
         render_cfg = dataclasses.replace(render_cfg, chunk_rays=max(render_cfg.chunk_rays, cfg.chunk_rays))
-    renderer = Renderer(sampler, model.space, render_cfg, model.appearance, cfg.ray_color_below)
-    return SceneModel(field, sampler, renderer, model.space, model.info, model.cfg)
+    return SceneModel(field, model.space, sampler, model.info, model.cfg, model.appearance, render_cfg,
+                      cfg.ray_color_below)
 
 
 def bake_run(model: SceneModel, state: dict, run_dir: str | Path, cfg: BakeConfig | None = None,

@@ -31,7 +31,7 @@ def register(sub) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from ..bake import BakeConfig, bake_run
-    from ..model import load_model
+    from ..scene_model import load_model
 
     require_run(args.run)
     cfg = BakeConfig(features=args.features)

@@ -85,7 +85,7 @@ def run(args: argparse.Namespace) -> int:
           f"student: {cfg.field.name}; run folder: {out}")
     loop = distill_trainer(cfg, teacher, dcfg, val, out, resume=args.resume, progress=not args.no_progress,
                            teacher_dir=args.teacher, device=device)
-    distill = loop.parts["distill"]
+    distill = loop.parts["distill"].state
     s2, s3 = distill.objective.schedule.boundaries()
     print(f"student parameters: {loop.num_parameters:,}; stages: features 0-{s2}, "
           f"density+colour {s2}-{s3}, pixels {s3}-{cfg.train.steps}; inherited: grid ({distill.grid_transfer})"

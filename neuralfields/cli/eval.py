@@ -7,8 +7,8 @@ import copy
 
 from ..bake import fast_model
 from ..data import load_data
-from ..model import load_model
-from ..run.evaluation import evaluate_model
+from ..scene_model import load_model
+from ..scoring import score_model
 from ..run.folder import write_json_atomic
 from .common import add_device_argument, device_from, positive_int, require_run, run_dir
 
@@ -39,7 +39,7 @@ def run(args: argparse.Namespace) -> int:
     scene = load_data(data, args.split)  # a split the dataset lacks is a one-line error naming it
     indices = list(range(len(scene)))[: args.max_images] if args.max_images else None
     out_dir = args.run / "eval" / (args.split if not args.data else f"{args.split}-{scene.root.name if scene.root else 'data'}")
-    result = evaluate_model(model, scene, indices, out_dir, progress=not args.no_progress,
+    result = score_model(model, scene, indices, out_dir, progress=not args.no_progress,
                             appearance_protocol=model.appearance is not None)
     result.update(split=args.split, step=state["step"], run=str(args.run), data=str(data.path or "demo"),
                   renderer="baked" if args.baked else "live")

@@ -93,7 +93,7 @@ def _missing_kind(parser) -> int:
 def run_mesh(args: argparse.Namespace) -> int:
     from ..export.mesh import MESHERS, MeshConfig, export_mesh, mesh_format, save_mesh
     from ..export.tsdf import TSDFConfig
-    from ..model import load_model
+    from ..scene_model import load_model
 
     if args.method not in MESHERS:
         raise NeuralFieldsError(f"--method: unknown method '{args.method}'; choose from {', '.join(MESHERS)}")
@@ -124,7 +124,7 @@ def run_mesh(args: argparse.Namespace) -> int:
 def run_pointcloud(args: argparse.Namespace) -> int:
     from ..export.pointcloud import PointCloudConfig, export_pointcloud, save_pointcloud
     from ..export.splat import save_splat, scene_transform
-    from ..model import load_model
+    from ..scene_model import load_model
 
     out = Path(args.out) if args.out else args.run / "export" / "pointcloud.ply"
     if out.suffix.lower() not in POINT_FORMATS:

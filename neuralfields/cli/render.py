@@ -92,7 +92,7 @@ def register(sub) -> None:
 def run(args: argparse.Namespace) -> int:
     from ..bake import fast_model
     from ..export.video import LAYOUTS, VisualStyle, parse_outputs, render_video, writer_kind
-    from ..model import load_model
+    from ..scene_model import load_model
 
     out = Path(args.out)
     outputs = parse_outputs(args.outputs)

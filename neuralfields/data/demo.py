@@ -35,6 +35,7 @@ import torch
 from PIL import Image
 from torch import Tensor
 
+from neuralfields.atomic import write_json_atomic
 from neuralfields.cameras import Cameras, fov_to_focal, look_at
 from neuralfields.errors import NeuralFieldsError, file_error
 from neuralfields.threads import torch_threads
@@ -455,12 +456,6 @@ def _is_complete(out_dir: Path, params: dict) -> bool:
     return all((out_dir / f).is_file() for f in _expected_files(params))
 
 
-def _write_json_atomic(path: Path, data: dict) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(data, indent=2) + "\n")
-    os.replace(tmp, path)
-
-
 def write_demo_scene(
     out_dir: str | Path,
     resolution: int = 128,
@@ -527,10 +522,10 @@ def write_demo_scene(
                     image = scene.render(cameras, i, params["supersample"])
                     pixels = (image.clamp(0, 1) * 255).round().to(torch.uint8).numpy()
                     Image.fromarray(pixels).save(split_dir / f"r_{i}.png")
-            _write_json_atomic(out_dir / f"transforms_{split}.json", transforms)
+            write_json_atomic(out_dir / f"transforms_{split}.json", transforms)
 
-    _write_json_atomic(out_dir / _MARKER, {"generator": "neuralfields.data.demo", "params": params,
-                                           "camera_angle_x": fov})
+    write_json_atomic(out_dir / _MARKER, {"generator": "neuralfields.data.demo", "params": params,
+                                          "camera_angle_x": fov})
     (out_dir / _PARTIAL).unlink(missing_ok=True)
     return out_dir
 

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 from pathlib import Path
 
 import numpy as np
@@ -30,6 +29,7 @@ import torch
 from PIL import Image
 from torch import Tensor
 
+from ..atomic import write_json_atomic
 from ..cameras import Cameras, fov_to_focal, look_at
 from ..errors import NeuralFieldsError, file_error
 from ..threads import torch_threads
@@ -206,6 +206,4 @@ def _write_splits(out_dir: Path, scene: MovingScene, params: dict) -> None:
             pixels = (image.clamp(0, 1) * 255).round().to(torch.uint8).numpy()
             Image.fromarray(pixels).save(out_dir / split / f"r_{i:03d}.png")
         meta = {"camera_angle_x": fov, "aabb": [[-1.0, -1.0, -1.0], [1.0, 1.0, 1.0]], "frames": frames}
-        tmp = out_dir / f"transforms_{split}.json.tmp"
-        tmp.write_text(json.dumps(meta, indent=1) + "\n")
-        os.replace(tmp, out_dir / f"transforms_{split}.json")
+        write_json_atomic(out_dir / f"transforms_{split}.json", meta, indent=1, newline=True)

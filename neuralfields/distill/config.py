@@ -75,7 +75,7 @@ class DistillConfig:
     feature_stage: StageWeights = field(default_factory=lambda: StageWeights(feature=1.0))
     field_stage: StageWeights = field(default_factory=lambda: StageWeights(feature=1.0, density=1.0, color=1.0))
     # PVD's code trains the last stage on pixels alone; keeping the per-sample density and colour
-    # terms converged much faster here (docs/distill.md: 22.1 vs 19.5 dB after 120 steps).
+    # terms converged much faster here (docs/distill.md, "Weights versus the papers").
     render_stage: StageWeights = field(default_factory=lambda: StageWeights(density=1.0, color=1.0, rgb=1.0))
     density_clamp: list[float] | None = None  # [low, high] on raw density; None: from the render step
     projection: str = "auto"  # auto | linear | identity (student features -> teacher features)

@@ -6,14 +6,14 @@ docs/distill.md):
 1. :class:`TeacherCameras` draws cameras around the scene from the teacher's training-pose
    distribution (:mod:`.poses`), plus, with active learning, jittered hard poses and replayed
    hard rays (:mod:`.active`), and hands the loop their rays;
-2. :class:`DistillObjective` lets the *teacher's* sampler place the samples (its occupancy grid
-   and density); teacher and student are evaluated at exactly these samples through the one
-   evaluation path, so per-sample losses compare like with like;
+2. :class:`DistillObjective` lets the *teacher* render the rays (its sampler places the
+   samples); the student shades exactly these samples through the one shading path, so
+   per-sample losses compare like with like;
 3. the stage decides the loss (:class:`StageSchedule`): features first (the first part of each
    field, PVD's "shallower" volume), then density and colour per sample, then rendered pixels.
 
-The student is a normal run: progress bar, periodic evaluation on the val split, metrics, atomic
-checkpoints (in the format :func:`~neuralfields.model.load_model` reads) and ``--resume`` are the
+The student is a normal run: progress bar, periodic validation on the val split, metrics, atomic
+checkpoints (in the format :func:`~neuralfields.scene_model.load_model` reads) and ``--resume`` are the
 loop's. The teacher's grid is never updated; the student keeps a copy of it (:mod:`.inherit`).
 
 With several ranks (torchrun) the loop averages the student's gradients and gives each rank its
@@ -37,11 +37,11 @@ from ..config import RunConfig, TrainConfig
 from ..data import load_data
 from ..data.scene import Scene, batch_background, composite_background
 from ..errors import NeuralFieldsError
-from ..loop import StepResult, TrainLoop, adam, loop_config, ray_batch_size, seed_everything, step_decay
-from ..model import SceneModel, build_model
-from ..render.evaluate import RenderOutputs, evaluate
+from ..loop import Part, StepResult, TrainLoop, make_loop, scene_loop_config, seed_everything
 from ..render.rays import RayBatch
-from ..run.evaluation import evaluate_model, spread_indices
+from ..render.shading import RenderOutputs
+from ..scene_model import SceneModel, build_model
+from ..scoring import score_model, spread_indices
 from ..run.folder import RunFolder, write_json_atomic
 from ..run.metrics import mse_to_psnr, psnr
 from ..selection import ErrorReplay, Selection, SelectionConfig
@@ -158,9 +158,13 @@ class DistillObjective:
     @torch.no_grad()
     def teacher_pass(self, rays: RayBatch) -> RenderOutputs:
         """The teacher's jittered samples of ``rays`` and its values there."""
-        t = self.teacher
-        samples = t.sampler.sample(t.field, rays, training=True)
-        return evaluate(t.field, t.space, samples, rays, appearance=t.renderer.appearance)
+        return self.teacher.render_rays(rays, training=True)
+
+    def param_groups(self, lr: float) -> list[dict]:
+        """The projection between the two fields' features, when it is learnt."""
+        if self.projection.is_identity:
+            return []
+        return [{"params": list(self.projection.parameters()), "lr": lr, "weight_decay": 0.0}]
 
     def losses(self, theirs: RenderOutputs, ours: RenderOutputs, weights: StageWeights) -> tuple[Tensor, dict[str, float]]:
         """Weighted loss of one stage and its terms."""
@@ -188,8 +192,7 @@ class DistillObjective:
         self.projection.train()
         stage = self.schedule.stage(step)
         theirs = self.teacher_pass(batch.rays)
-        ours = evaluate(self.student.field, self.student.space, theirs.samples, batch.rays,
-                        appearance=self.student.renderer.appearance)
+        ours = self.student.shade(theirs.samples, batch.rays)
         total, terms = self.losses(theirs, ours, self.schedule.weights[stage])
         errors = ((ours.rgb.detach() - theirs.rgb) ** 2).mean(-1)  # [R] student vs teacher
         return StepResult(total, {"loss": float(total.detach()), "psnr": mse_to_psnr(errors.mean()), "stage": stage,
@@ -198,8 +201,6 @@ class DistillObjective:
 
 class DistillState:
     """What a distillation checkpoint adds to a training one (its ``distill`` entry)."""
-
-    kind = "distillation"
 
     def __init__(self, objective: DistillObjective, source: TeacherCameras, teacher_dir: str | None,
                  grid_transfer: str = "", inherited: list[str] | None = None):
@@ -271,22 +272,18 @@ def distill_trainer(cfg: RunConfig, teacher: SceneModel, dcfg: DistillConfig | N
     t = cfg.train
     seed_everything(t.seed)
     student = build_model(cfg, teacher.info, device)
-    grids = getattr(teacher.sampler, "grid", None), getattr(student.sampler, "grid", None)
+    grids = teacher.sampler.grid, student.sampler.grid
     grid_transfer = transfer_grid(*grids) if None not in grids else "none (a sampler without a grid)"
     inherited = inherit_color_head(teacher.field, student.field) if dcfg.inherit_color_head else []
-    frozen = set()
     if inherited and dcfg.freeze_inherited:
         for p in inherited_parameters(student.field, inherited):
-            p.requires_grad_(False)
-            frozen.add(id(p))
+            p.requires_grad_(False)  # the loop's optimiser leaves frozen parameters out
+    # The student learns its field only: its rays come from no training image, and its sampler
+    # takes the teacher's samples (a proposal student's networks would get no gradient anyway).
+    for part in (student.appearance, student.sampler):
+        if part is not None:
+            part.requires_grad_(False)
     objective = DistillObjective(teacher, student, dcfg, t.steps)
-    groups = []
-    for g in student.field.param_groups(t.lr, t.weight_decay):
-        params = [p for p in g["params"] if id(p) not in frozen]
-        if params:
-            groups.append({**g, "params": params})
-    if not objective.projection.is_identity:
-        groups.append({"params": list(objective.projection.parameters()), "lr": t.lr, "weight_decay": 0.0})
     source = TeacherCameras(teacher, dcfg, cfg.data.background, device, ray_selection(t, dcfg))
     teacher_dir = None if teacher_dir is None else str(teacher_dir)
 
@@ -296,14 +293,14 @@ def distill_trainer(cfg: RunConfig, teacher: SceneModel, dcfg: DistillConfig | N
                        stage_starts=list(objective.schedule.boundaries()))
         return summary
 
-    evaluate_fn = None
+    validate = None
     if val_scene is not None:
-        evaluate_fn = lambda: evaluate_model(student, val_scene, spread_indices(len(val_scene), t.eval_images))  # noqa: E731
+        validate = lambda: score_model(student, val_scene, spread_indices(len(val_scene), t.eval_images))  # noqa: E731
     run = None if run_dir is None else RunFolder(run_dir, t.keep_checkpoints)
-    loop = TrainLoop(student, adam(groups, t.adam_beta2), source, objective, step_decay(t),
-                     ray_batch_size(t, student.sampler), loop_config(t, "distill"), evaluate=evaluate_fn, summarize=summarize,
-                     parts={"distill": DistillState(objective, source, teacher_dir, grid_transfer, inherited)}, run=run, config=cfg.to_dict(),
-                     num_parameters=student.field.num_parameters, progress=progress, log=log)
+    state = DistillState(objective, source, teacher_dir, grid_transfer, inherited)
+    loop = make_loop(scene_loop_config(t, student.sampler.initial_samples_per_ray, "distill", cfg.to_dict()), student,
+                     source, objective, run, validate=validate, summarize=summarize,
+                     parts={"distill": Part(state, kind="distillation")}, progress=progress, log=log)
     if resume and run is not None:
         loop.resume()
     if run is not None and loop.main:  # with several ranks, rank 0 writes the run folder

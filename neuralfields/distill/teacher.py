@@ -16,7 +16,7 @@ import torch
 from ..config import FieldConfig, RunConfig, load_run_config
 from ..errors import NeuralFieldsError, file_error
 from ..fields import FIELDS, field_config
-from ..model import SceneInfo, SceneModel, load_model
+from ..scene_model import SceneInfo, SceneModel, load_model
 from ..run.checkpoints import list_checkpoints, load_checkpoint
 
 

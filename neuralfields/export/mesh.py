@@ -33,7 +33,6 @@ import torch
 from torch import Tensor
 
 from ..errors import NeuralFieldsError
-from ..render.evaluate import evaluate
 from ..render.marching import PackedSamples
 from ..render.rays import RayBatch
 from .crop import crop_mesh, narrow
@@ -276,8 +275,7 @@ def vertex_colors(model, verts: np.ndarray, normals: np.ndarray, voxel: float, t
         ray = torch.arange(len(sl), device=device).repeat_interleave(n_samples)
         t0 = edges[:-1].repeat(len(sl))
         t1 = edges[1:].repeat(len(sl))
-        res = evaluate(model.field, model.space, PackedSamples(ray, t0, t1, len(sl)), rays, composite_background=False,
-                       appearance=getattr(model, "appearance", None))
+        res = model.shade(PackedSamples(ray, t0, t1, len(sl)), rays, composite_background=False)
         opacity = res.opacity[:, None]
         # Where the short ray stays nearly transparent, use the colour at the vertex itself.
         centre = res.per_sample.rgb.reshape(len(sl), n_samples, -1)[:, n_samples // 2]

@@ -21,6 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..atomic import atomic_path
 from ..errors import NeuralFieldsError, file_error
 
 SPLAT_DTYPE = np.dtype([("position", "<f4", 3), ("scale", "<f4", 3), ("rgba", "u1", 4), ("rotation", "u1", 4)])
@@ -91,10 +92,8 @@ def save_splat(points: np.ndarray, colors: np.ndarray, out: str | Path, scales: 
     data["rgba"][:, :3] = colors
     data["rgba"][:, 3] = 255
     data["rotation"] = (255, 128, 128, 128)  # identity quaternion: round splats need no rotation
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f".{out.name}.tmp")
-    data.tofile(tmp)
-    tmp.replace(out)
+    with atomic_path(out) as tmp:
+        data.tofile(tmp)
     return out
 
 

@@ -34,7 +34,7 @@ from tqdm import tqdm
 
 from ..camera_paths import CameraPath, PathSettings, make_path, with_size
 from ..errors import NeuralFieldsError
-from ..render.renderer import RENDER_OUTPUTS
+from ..scene_model import RENDER_OUTPUTS
 from .colormap import COLORMAPS, apply_colormap, draw_legend
 
 
@@ -106,10 +106,8 @@ def _buffers_needed(outputs: Sequence[str]) -> tuple[str, ...]:
 
 def render_buffers(model, cameras, index: int, time_value: float | None, buffers: Sequence[str],
                    chunk: int | None = None) -> dict[str, Tensor]:
-    """Raw renderer buffers of one camera (see ``Renderer.render_camera``)."""
-    model.field.eval()
-    return model.renderer.render_camera(model.field, cameras, index, time_value, model.background,
-                                        outputs=buffers, chunk=chunk)
+    """Raw buffers of one camera (see ``SceneModel.render_camera``)."""
+    return model.render_camera(cameras, index, time_value, outputs=buffers, chunk=chunk)
 
 
 def estimate_depth_range(model, path: CameraPath, samples: int = 4, max_side: int = 64) -> tuple[float, float]:

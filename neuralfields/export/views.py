@@ -38,7 +38,7 @@ def default_time(info, time: float | None) -> float | None:
 
 def render_views(model, cameras: Cameras, time: float | None, outputs: tuple[str, ...],
                  background: Tensor | None = None) -> Iterator[tuple[int, dict[str, Tensor]]]:
-    """Yield ``(index, buffers)`` for every camera; ``background=None`` keeps premultiplied colour."""
-    model.field.eval()
+    """Yield ``(index, buffers)`` for every camera, over ``background`` (default: the run's; zeros
+    keep the colour premultiplied)."""
     for i in range(len(cameras)):
-        yield i, model.renderer.render_camera(model.field, cameras, i, time, background, outputs=outputs)
+        yield i, model.render_camera(cameras, i, time, outputs=outputs, background=background)

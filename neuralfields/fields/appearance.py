@@ -7,8 +7,8 @@ image (novel views, held-out images) get the mean code, or a code set with :meth
 (the NeRF-W protocol optimises one on half of a held-out image).
 
 The mean code alone is not bound to look like any photo: as codes spread out, the colour head's
-answer to their mean drifts (on the cup capture, a blue cast that cost held-out views 0.4 dB
-between 5 and 10 minutes while they grew sharper). So a fraction ``dropout`` of training rays
+answer to their mean drifts (on the cup capture, a blue cast that lowered held-out PSNR while
+the views grew sharper; docs/real_scenes.md). So a fraction ``dropout`` of training rays
 (grad enabled, module in training mode) get the mean code instead of their own: the mean code is
 trained to give the appearance that best fits all photos at once, which is what a novel view
 should show.

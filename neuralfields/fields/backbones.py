@@ -20,7 +20,8 @@ from torch import Tensor, nn
 
 from ..errors import NeuralFieldsError
 from ..registry import Registry
-from .base import Configurable, Modulate, linear_stack, register_configurable, run_stack
+from ..layers import linear_stack
+from .base import Configurable, Modulate, register_configurable, run_stack
 
 
 class Backbone(nn.Module):

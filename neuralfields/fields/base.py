@@ -17,7 +17,7 @@ computing live on the inputs' device; constants are registered buffers (``field.
 Fields register themselves by name with a typed config dataclass in :data:`FIELDS`;
 :func:`build_field` builds one from ``FieldConfig(name, options)``. Encodings and backbones use
 the same kind of registry entry (:class:`Configurable`), and every MLP is built by
-:func:`linear_stack`.
+:func:`~neuralfields.layers.linear_stack`.
 """
 
 from __future__ import annotations
@@ -31,27 +31,10 @@ from torch import Tensor, nn
 
 from ..config import from_dict
 from ..errors import NeuralFieldsError
+from ..layers import linear_stack, trunc_exp
 from ..registry import Registry
 
 T = TypeVar("T")
-
-
-class _TruncExp(torch.autograd.Function):
-    """``exp`` whose backward clamps its argument: large raw densities cannot blow up gradients."""
-
-    @staticmethod
-    def forward(ctx, x):
-        ctx.save_for_backward(x)
-        return torch.exp(x)
-
-    @staticmethod
-    def backward(ctx, g):
-        (x,) = ctx.saved_tensors
-        return g * torch.exp(x.clamp(-15, 15))
-
-
-def trunc_exp(x: Tensor) -> Tensor:
-    return _TruncExp.apply(x)
 
 
 class Field(nn.Module):
@@ -87,6 +70,10 @@ class Field(nn.Module):
     def regularization(self) -> Tensor | None:
         """Extra loss (e.g. total variation of planes) added by the trainer; None when unused."""
         return None
+
+    def init_from_signal(self, points: Tensor, importance: Tensor) -> None:
+        """Data-dependent initialisation from a signal's sample ``points [N, D]`` weighted by
+        ``importance [N]`` (fitting calls it once before training; most fields need none)."""
 
     @property
     def num_parameters(self) -> int:
@@ -178,27 +165,6 @@ Modulate = Callable[[int, Tensor], Tensor]
 """``modulate(layer, u) -> u``: rescales and shifts hidden layer ``layer``'s pre-activation ``u [N, width]``."""
 
 
-def layer_inputs(in_dim: int, hidden: int, layers: int, skips: Iterable[int] = ()) -> list[int]:
-    """Input width of each hidden layer: the encoded input is concatenated before skip layers."""
-    skips = set(skips)
-    return [in_dim if i == 0 else hidden + (in_dim if i in skips else 0) for i in range(layers)]
-
-
-def linear_stack(in_dim: int, hidden: int, layers: int, skips: Iterable[int] = (),
-                 init: Callable[[int, nn.Linear], None] | None = None) -> nn.ModuleList:
-    """``layers`` linear maps to width ``hidden`` (input widths from :func:`layer_inputs`).
-
-    All layers get PyTorch's default initialisation first; ``init(i, linear)`` then re-draws
-    layer ``i`` (SIREN), in layer order, so the random stream does not depend on ``init``.
-    """
-    linears = nn.ModuleList(nn.Linear(d, hidden) for d in layer_inputs(in_dim, hidden, layers, skips))
-    if init is not None:
-        with torch.no_grad():
-            for i, linear in enumerate(linears):
-                init(i, linear)
-    return linears
-
-
 def run_stack(linears: Iterable[nn.Linear], h: Tensor, activation: Callable[[Tensor], Tensor],
               scales: Sequence[float] | None = None, skips: Collection[int] = (), modulate: Modulate | None = None,
               first_site: int = 0, record: list | None = None) -> Tensor:
@@ -216,18 +182,6 @@ def run_stack(linears: Iterable[nn.Linear], h: Tensor, activation: Callable[[Ten
             record.append(u)
         x = activation(u)
     return x
-
-
-def mlp(in_dim: int, hidden: int, n_hidden_layers: int, out_dim: int, activation: type = nn.ReLU,
-        out_activation: nn.Module | None = None) -> nn.Sequential:
-    """A plain MLP ``[N, in_dim] -> [N, out_dim]``: ``n_hidden_layers`` hidden layers of width ``hidden``."""
-    layers: list[nn.Module] = []
-    for linear in linear_stack(in_dim, hidden, n_hidden_layers):
-        layers += [linear, activation()]
-    layers.append(nn.Linear(hidden if n_hidden_layers else in_dim, out_dim))
-    if out_activation is not None:
-        layers.append(out_activation)
-    return nn.Sequential(*layers)
 
 
 class ModulatedMLP(nn.Module):

@@ -24,7 +24,8 @@ from torch import Tensor, nn
 from ..config import from_dict
 from ..registry import Registry
 from .backbones import build_backbone
-from .base import Field, lookup, mlp, register_field
+from ..layers import mlp
+from .base import Field, lookup, register_field
 from .coordinate_modulation import CAMOptions, CoordinateModulation
 from .input_encodings import build_encoding
 

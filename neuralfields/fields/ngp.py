@@ -8,7 +8,8 @@ import torch
 from torch import Tensor, nn
 
 from ..encodings import SphericalHarmonics
-from .base import Field, mlp, register_field
+from ..layers import mlp
+from .base import Field, register_field
 from .input_encodings import HashGridOptions, hash_grid
 
 

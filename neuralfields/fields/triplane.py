@@ -21,7 +21,8 @@ from torch import Tensor, nn
 
 from ..encodings import PlaneEncoding, SphericalHarmonics
 from ..errors import NeuralFieldsError
-from .base import Field, Modulate, ModulatedMLP, register_field, trunc_exp
+from ..layers import trunc_exp
+from .base import Field, Modulate, ModulatedMLP, register_field
 
 
 # Products of planes trained at high rates can push raw densities past exp's float32 range, and one

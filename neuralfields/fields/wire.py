@@ -36,7 +36,8 @@ from torch import Tensor, nn
 
 from ..errors import NeuralFieldsError
 from .backbones import Backbone, LayeredBackbone, register_backbone
-from .base import Modulate, layer_inputs, linear_stack, register_field, run_stack
+from ..layers import layer_inputs, linear_stack
+from .base import Modulate, register_field, run_stack
 from .mlp_field import MLPField, MLPFieldConfig
 
 

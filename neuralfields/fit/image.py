@@ -23,7 +23,7 @@ from ..fields import Field, build_field, resolved_options
 from ..run.folder import RunFolder
 from ..selection import IndexDraw, Selection, SelectionConfig
 from ..run.metrics import mse_to_psnr, psnr, ssim
-from ..loop import BatchSize, ExponentialDecay, LoopConfig, StepResult, TrainLoop, adam, seed_everything
+from ..loop import BatchSize, ExponentialDecay, LoopConfig, Part, StepResult, make_loop, seed_everything
 from .io import save_image
 
 
@@ -118,8 +118,6 @@ class ImagePixels:
     """Batch source: ``n`` pixels of one image chosen by ``selection`` (each pixel its own
     error-map cell), or the whole image when ``n`` covers it."""
 
-    required = False
-
     def __init__(self, coords: torch.Tensor, colors: torch.Tensor, selection: Selection | None = None):
         self.coords, self.colors = coords, colors
         self.draw = IndexDraw(coords.shape[0], selection or Selection(), coords.device)
@@ -156,6 +154,9 @@ class SignalObjective:
         return StepResult(loss, {"loss": float(loss.detach()), "psnr": mse_to_psnr(loss.detach())},
                           errors=errors.detach())
 
+    def param_groups(self, lr: float) -> list[dict]:
+        return []  # everything trained is the field's
+
 
 class ImageEvaluator:
     """Full-image PSNR/SSIM of the field; keeps the latest reconstruction ``[H, W, C]``."""
@@ -170,11 +171,21 @@ class ImageEvaluator:
         return {"psnr": psnr(self.last, self.target), "ssim": ssim(self.last, self.target)}
 
 
-class FieldState:
-    """Checkpoint contents of a 2D fit: the field's parameters."""
+class SignalModel:
+    """What a fit trains: one field (no sampler, so no training hooks); checkpoints hold its parameters."""
 
     def __init__(self, field: Field):
         self.field = field
+
+    @property
+    def num_parameters(self) -> int:
+        return self.field.num_parameters
+
+    def param_groups(self, lr: float, weight_decay: float) -> list[dict]:
+        return self.field.param_groups(lr, weight_decay)
+
+    def training_hooks(self) -> list:
+        return []
 
     def state_dict(self) -> dict:
         return {"field": self.field.state_dict()}
@@ -198,9 +209,7 @@ def fit_image(image: np.ndarray, name: str, options: dict | None = None, cfg: Fi
     h, w, c = target.shape
     model = build_image_field(name, options, c).to(device)
     coords, colors = pixel_coords(h, w, device), target.reshape(-1, c).to(device)
-    init = getattr(model, "init_from_signal", None)
-    if init is not None:
-        init(coords, gradient_magnitude(target).reshape(-1).to(device))
+    model.init_from_signal(coords, gradient_magnitude(target).reshape(-1).to(device))
     lr = cfg.lr if cfg.lr is not None else model.recommended_lr
     n = h * w
     batch = n if cfg.batch <= 0 or cfg.batch >= n else cfg.batch
@@ -209,18 +218,18 @@ def fit_image(image: np.ndarray, name: str, options: dict | None = None, cfg: Fi
               "image": {"height": h, "width": w, "channels": c}}
     source = ImagePixels(coords, colors, Selection(cfg.selection, cfg.select.validate("select")))
     # PyTorch's beta2 (0.999): the 2D fitting figures were measured with it.
-    loop = TrainLoop(FieldState(model), adam(model.param_groups(lr, 0.0), beta2=0.999),
-                     source, SignalObjective(model), ExponentialDecay(cfg.steps, cfg.lr_decay),
-                     BatchSize(batch), LoopConfig(cfg.steps, log_every=10, eval_steps=set(cfg.eval_steps),
-                                                  checkpoint_every=cfg.checkpoint_every, desc=f"fit {name}"),
-                     evaluate=evaluator, parts={"selection": source}, run=None if out_dir is None else RunFolder(out_dir, 2), config=config,
-                     num_parameters=model.num_parameters, progress=progress)
+    settings = LoopConfig(cfg.steps, lr, ExponentialDecay(cfg.steps, cfg.lr_decay), BatchSize(batch), adam_beta2=0.999,
+                          log_every=10, eval_steps=set(cfg.eval_steps), checkpoint_every=cfg.checkpoint_every,
+                          seed=cfg.seed, desc=f"fit {name}", record=config)
+    loop = make_loop(settings, SignalModel(model), source, SignalObjective(model),
+                     None if out_dir is None else RunFolder(out_dir, 2), validate=evaluator,
+                     parts={"selection": Part(source, required=False)}, progress=progress)
     if resume:
         loop.resume()
     summary = loop.fit()
     wanted = set(cfg.eval_steps) or {cfg.steps}
     checkpoints = [{"step": e["step"], "psnr": e["psnr"], "seconds": e["seconds"]}
-                   for e in loop.evaluations if e["step"] in wanted]
+                   for e in loop.validations if e["step"] in wanted]
     return FitResult(evaluator.last.numpy(), summary["val_psnr"], summary["val_ssim"], summary["train_seconds"],
                      model.num_parameters, cfg.steps, lr, batch, name, resolved_options(name, options), checkpoints)
 

@@ -20,8 +20,6 @@ instant-ngp and nerfstudio:
 
 from __future__ import annotations
 
-import json
-import os
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,6 +28,7 @@ import numpy as np
 from PIL import Image
 from tqdm import tqdm
 
+from ..atomic import write_json_atomic
 from ..data.colmap import camera_intrinsics
 from ..data.colmap_model import colmap_to_c2w, read_model
 from ..data.images import read_image
@@ -124,13 +123,6 @@ def write_ply(path: Path, points: np.ndarray, colors: np.ndarray) -> Path:
     return path
 
 
-def write_json(path: Path, data: dict) -> None:
-    """Write JSON through a temporary file and a rename, so a reader never sees half a file."""
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(data, indent=2) + "\n")
-    os.replace(tmp, path)
-
-
 def write_downscales(root: Path, names: list[str], factors: tuple[int, ...] = (2, 4, 8), progress: bool = True,
                      workers: int = 4) -> None:
     """``root/images_N/<name>`` at ``1/N`` of the size of ``root/images/<name>`` for each factor."""
@@ -154,5 +146,5 @@ def write_dataset_files(root: Path, model_dir: Path, aabb_scale: int | None = No
     capture = read_capture(model_dir)
     meta, points = transforms_dict(capture, aabb_scale=aabb_scale)
     write_ply(root / PLY_NAME, points, capture.colors)
-    write_json(root / "transforms.json", meta)
+    write_json_atomic(root / "transforms.json", meta, newline=True)
     return meta

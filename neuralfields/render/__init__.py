@@ -1,14 +1,13 @@
-"""Rendering: rays, samplers, the one sample-evaluation path, compositing and the renderer."""
+"""Rendering: rays, samplers, the one sample-shading path and compositing."""
 
-from .compositing import accumulate, composite, render_weights
-from .evaluate import RenderOutputs, SampleOutputs, density_at, evaluate, query_density
+from .compositing import accumulate, composite, dense_weights, render_weights
 from .marching import PackedSamples, march
 from .occupancy import OccupancyGrid, cascade_levels
 from .rays import RayBatch
-from .renderer import RENDER_OUTPUTS, Renderer
 from .samplers import SAMPLERS, GridUpdate, OccupancySampler
+from .shading import RenderOutputs, SampleOutputs, density_at, shade
 from .space import SPACES, SceneBox
 
-__all__ = ["GridUpdate", "OccupancyGrid", "OccupancySampler", "PackedSamples", "RENDER_OUTPUTS", "RayBatch",
-           "RenderOutputs", "Renderer", "SAMPLERS", "SPACES", "SampleOutputs", "SceneBox", "accumulate",
-           "cascade_levels", "composite", "density_at", "evaluate", "march", "query_density", "render_weights"]
+__all__ = ["GridUpdate", "OccupancyGrid", "OccupancySampler", "PackedSamples", "RayBatch", "RenderOutputs",
+           "SAMPLERS", "SPACES", "SampleOutputs", "SceneBox", "accumulate", "cascade_levels", "composite",
+           "dense_weights", "density_at", "march", "render_weights", "shade"]

@@ -48,6 +48,14 @@ def render_weights(t_starts: Tensor, t_ends: Tensor, sigmas: Tensor, ray_indices
     return transmittance * alphas, transmittance, alphas
 
 
+def dense_weights(edges: Tensor, sigma: Tensor) -> Tensor:
+    """Rendering weights ``[R, K]`` of densities ``sigma [R, K]`` on intervals with ``edges [R, K + 1]``
+    (every ray the same count of samples: the proposal sampler's histograms)."""
+    tau = (sigma * (edges[:, 1:] - edges[:, :-1])).clamp(max=1e4)
+    before = torch.cumsum(tau, dim=-1) - tau
+    return torch.exp(-before) * (1.0 - torch.exp(-tau))
+
+
 def accumulate(weights: Tensor, values: Tensor | None, ray_indices: Tensor, n_rays: int) -> Tensor:
     """Per-ray weighted sum: ``[n_rays, C]`` for values ``[S, C]``, ``[n_rays]`` for None (opacity)."""
     if values is None:
@@ -77,7 +85,8 @@ def composite(t_starts: Tensor, t_ends: Tensor, sigmas: Tensor, rgbs: Tensor, ra
 
 
 def composite_dense(deltas: Tensor, sigmas: Tensor, rgbs: Tensor) -> tuple[Tensor, Tensor]:
-    """Reference on dense ``[R, S]`` samples (cumulative product): rgb ``[R, 3]`` and weights ``[R, S]``."""
+    """Test reference on dense ``[R, S]`` samples, by another route on purpose (a cumulative product of
+    transparencies): rgb ``[R, 3]`` and weights ``[R, S]``."""
     alphas = 1.0 - torch.exp(-sigmas * deltas)
     trans = torch.cumprod(torch.cat([torch.ones_like(alphas[:, :1]), 1.0 - alphas[:, :-1] + 1e-10], dim=1), dim=1)
     weights = trans * alphas

@@ -22,19 +22,23 @@ from .occupancy import OccupancyGrid
 
 @dataclass
 class PackedSamples:
-    """Samples of ``n_rays`` rays, sorted by ray then distance.
+    """Samples of ``n_rays`` rays, sorted by ray then distance: nothing but tensors and the ray count.
+
+    ``S`` is the samples' capacity. Compositing reads only intervals, so an entry with
+    ``t_starts == t_ends`` weighs nothing: a sampler with a capacity fixed in advance (no host
+    round trip to learn how many samples it made) pads with such entries at the end of the last
+    ray, and every consumer stays correct.
 
     Attributes:
         ray_indices: ``[S]`` int64 ray of each sample.
         t_starts, t_ends: ``[S]`` interval along the ray.
-        proposals: what a proposal sampler saw on the way (its interlevel loss reads it), else None.
+        n_rays: how many rays the samples belong to.
     """
 
     ray_indices: Tensor
     t_starts: Tensor
     t_ends: Tensor
     n_rays: int
-    proposals: object | None = None
 
     def __len__(self) -> int:
         return self.ray_indices.shape[0]

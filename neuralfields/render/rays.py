@@ -7,6 +7,8 @@ from dataclasses import dataclass, fields, replace
 import torch
 from torch import Tensor
 
+from ..cameras import Cameras
+
 
 @dataclass
 class RayBatch:
@@ -58,6 +60,17 @@ class RayBatch:
                               for p, v in zip(parts, values)])
 
         return RayBatch(*(join(f.name) for f in fields(RayBatch)))
+
+    @staticmethod
+    def from_pixels(cameras: Cameras, index: int, pixels: Tensor, time: float | None = None,
+                    image_id: int | None = None, background: Tensor | None = None) -> "RayBatch":
+        """Rays through flat pixel indices ``pixels [R]`` (row-major) of ``cameras[index]``, on the
+        cameras' device, all at ``time`` and with appearance code ``image_id`` when given."""
+        origins, dirs = cameras.pixel_rays(index, pixels)
+        n = pixels.shape[0]
+        times = None if time is None else torch.full((n,), float(time), device=origins.device)
+        ids = None if image_id is None else torch.full((n,), int(image_id), dtype=torch.long, device=origins.device)
+        return RayBatch(origins, dirs, times, ids, background=background)
 
     def sample_times(self, ray_indices: Tensor) -> Tensor | None:
         """Per-sample times ``[S, 1]`` for samples of these rays (None for static scenes)."""

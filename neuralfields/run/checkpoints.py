@@ -20,6 +20,7 @@ from pathlib import Path
 
 import torch
 
+from ..atomic import atomic_path
 from ..errors import file_error
 
 PATTERN = re.compile(r"step_(\d+)\.pt$")
@@ -32,18 +33,8 @@ def checkpoint_dir(run_dir: str | Path) -> Path:
 def save_atomic(state: dict, path: str | Path) -> Path:
     """``torch.save`` to a temporary file beside ``path``, flushed to disk and renamed over it."""
     final = Path(path)
-    final.parent.mkdir(parents=True, exist_ok=True)
-    tmp = final.with_name(f".{final.name}.tmp-{os.getpid()}")
-    with open(tmp, "wb") as f:
-        torch.save(state, f)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, final)
-    dir_fd = os.open(final.parent, os.O_RDONLY)
-    try:
-        os.fsync(dir_fd)  # make the rename itself durable
-    finally:
-        os.close(dir_fd)
+    with atomic_path(final, durable=True) as tmp:
+        torch.save(state, tmp)
     return final
 
 

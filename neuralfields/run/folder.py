@@ -3,22 +3,14 @@
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import numpy as np
 import torch
 from PIL import Image
 
+from ..atomic import write_json_atomic  # also imported from here by callers
 from .checkpoints import save_checkpoint
-
-
-def write_json_atomic(path: Path, data) -> None:
-    """Write JSON to a temporary file beside ``path`` and rename it over ``path``."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    tmp.write_text(json.dumps(data, indent=2))
-    os.replace(tmp, path)
 
 
 def save_png(path: Path, image: torch.Tensor) -> None:

@@ -27,8 +27,6 @@ class ImageRays:
         selection: how pixels are chosen (default: uniformly).
     """
 
-    required = False  # checkpoints from before error maps resume with a fresh map
-
     def __init__(self, scene: Scene, background: str = "white", device: torch.device | str = "cpu",
                  selection: Selection | None = None):
         self.device = torch.device(device)

@@ -1,9 +1,9 @@
-"""Scene training: the loop with image rays, the photometric objective and the sampler's updates.
+"""Scene training: the loop with image rays and the photometric objective.
 
-One step: random rays over all training pixels -> the sampler places samples (its occupancy
-grid refreshed at its own cadence) -> :func:`~neuralfields.render.evaluate` -> photometric loss
-(+ the field's own regulariser) -> Adam. The ray count adapts so each batch holds about
-``target_samples`` samples.
+One step: the model's training hooks (its sampler's own cadence) -> random rays over all
+training pixels -> ``model.render_rays`` -> photometric loss + ``model.extra_losses`` (the
+field's regulariser, the sampler's own losses) -> Adam. The ray count adapts so each batch holds
+about ``target_samples`` samples.
 """
 
 from __future__ import annotations
@@ -16,40 +16,37 @@ import torch
 from ..config import RunConfig
 from ..data.scene import Scene
 from ..fields import resolved_options
-from ..model import SceneInfo, SceneModel, build_model
+from ..loop import Part, StepResult, TrainLoop, make_loop, scene_loop_config, seed_everything
 from ..render.rays import RayBatch
-from ..run.evaluation import evaluate_model, spread_indices
 from ..run.folder import RunFolder
 from ..run.metrics import mse_to_psnr
+from ..scene_model import SceneInfo, SceneModel, build_model
+from ..scoring import score_model, spread_indices
 from ..selection import Selection
 from .batches import ImageRays
-from ..loop import StepResult, TrainLoop, adam, loop_config, ray_batch_size, seed_everything, step_decay
 from .losses import rgb_loss
 
 
-def sampler_loss(sampler, out) -> torch.Tensor | None:
-    """The sampler's own training loss (a proposal sampler's interlevel loss), if it has one."""
-    return sampler.loss(out.samples, out.weights) if hasattr(sampler, "loss") else None
-
-
 class PhotometricObjective:
-    """Render the batch's rays and compare with their pixels (``huber`` or ``mse``)."""
+    """Render the batch's rays and compare with their pixels (``huber`` or ``mse``), plus the
+    model's own extra losses."""
 
     def __init__(self, model: SceneModel, loss: str = "huber"):
         self.model, self.loss = model, loss
 
     def __call__(self, batch: RayBatch, step: int) -> StepResult:
-        field = self.model.field
-        field.train()
-        out = self.model.renderer.render_rays(field, batch, training=True)
+        self.model.train()
+        out = self.model.render_rays(batch, training=True)
         loss = rgb_loss(out.rgb, batch.pixels, self.loss)
         total = loss
-        for extra in (field.regularization(), sampler_loss(self.model.sampler, out)):
-            if extra is not None:
-                total = total + extra
+        for extra in self.model.extra_losses(out).values():
+            total = total + extra
         errors = ((out.rgb.detach() - batch.pixels) ** 2).mean(-1)  # [R]
         return StepResult(total, {"loss": float(loss.detach()), "psnr": mse_to_psnr(errors.mean())},
                           out.n_samples, errors)
+
+    def param_groups(self, lr: float) -> list[dict]:
+        return []  # everything trained is the model's
 
 
 def scene_trainer(cfg: RunConfig, train_scene: Scene, val_scene: Scene | None = None,
@@ -58,7 +55,7 @@ def scene_trainer(cfg: RunConfig, train_scene: Scene, val_scene: Scene | None = 
     """The training loop of one field on one scene, writing into ``run_dir`` (None: nothing written).
 
     ``resume`` continues from the newest good checkpoint in ``run_dir``. The loop's ``model`` is
-    the :class:`~neuralfields.model.SceneModel`.
+    the :class:`~neuralfields.scene_model.SceneModel`.
     """
     t = cfg.train
     seed_everything(t.seed)
@@ -68,17 +65,16 @@ def scene_trainer(cfg: RunConfig, train_scene: Scene, val_scene: Scene | None = 
         model.field.compile()
     if t.lr is None:
         t.lr = model.field.recommended_lr  # recorded in config.json as used
-    optimizer = adam(model.param_groups(t.lr, t.weight_decay), t.adam_beta2)
-    evaluate = None
+    validate = None
     if val_scene is not None:
-        evaluate = lambda: evaluate_model(model, val_scene, spread_indices(len(val_scene), t.eval_images))  # noqa: E731
+        validate = lambda: score_model(model, val_scene, spread_indices(len(val_scene), t.eval_images))  # noqa: E731
     run = None if run_dir is None else RunFolder(run_dir, t.keep_checkpoints)
     source = ImageRays(train_scene, cfg.data.background, model.device,
                        Selection(t.selection, t.select.validate("train.select")))
-    loop = TrainLoop(model, optimizer, source, PhotometricObjective(model, t.loss), step_decay(t), ray_batch_size(t, model.sampler), loop_config(t),
-                     before_step=[lambda step: model.sampler.update(step, model.field)], evaluate=evaluate,
-                     parts={"selection": source}, run=run, config=cfg.to_dict(), num_parameters=model.field.num_parameters,
-                     progress=progress, log=log)
+    # Checkpoints from before error maps resume with a fresh map.
+    loop = make_loop(scene_loop_config(t, model.sampler.initial_samples_per_ray, record=cfg.to_dict()), model, source,
+                     PhotometricObjective(model, t.loss), run, validate=validate,
+                     parts={"selection": Part(source, required=False)}, progress=progress, log=log)
     if resume and run is not None:
         loop.resume()
     if run is not None and loop.main:  # with several ranks, rank 0 writes the run folder

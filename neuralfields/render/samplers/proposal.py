@@ -5,7 +5,7 @@ Every ray gets the same counts. ``K0`` intervals spaced evenly in a normalised d
 background gets as many samples as the near scene) -> the first proposal field's densities ->
 weights -> ``K1`` intervals drawn from that histogram -> the second proposal field -> ... -> the
 final ``samples_per_ray`` intervals, which the scene's field evaluates. The proposal fields
-learn only from the interlevel loss (:meth:`ProposalSampler.loss`): their weights must bound
+learn only from the interlevel loss (:meth:`ProposalSampler.losses`): their weights must bound
 from above the weights the scene's field puts in the same stretch of ray. Early in training the
 histograms are flattened (weights to a power that anneals from 0 to 1), as nerfacto does, and
 after that warm-up the proposal fields are trained on every ``update_every``-th step only: the
@@ -15,18 +15,18 @@ rest of the time they run without gradients, which is most of their cost on a CP
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 from torch import Tensor, nn
 
-from ...config import RenderConfig
 from ...encodings.hashgrid import HashGrid
-from ...fields.base import Field, mlp, trunc_exp
 from ...errors import NeuralFieldsError
+from ...layers import mlp, trunc_exp
+from ..compositing import dense_weights
 from ..marching import PackedSamples
 from ..rays import RayBatch
-from . import SAMPLERS
+from . import SAMPLERS, DensityFn
 from .span import RaySpan
 
 
@@ -40,13 +40,6 @@ class ProposalDensity(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         return trunc_exp(self.mlp(self.encoding(x))[:, 0])
-
-
-def dense_weights(edges: Tensor, sigma: Tensor) -> Tensor:
-    """Rendering weights ``[R, K]`` of densities ``sigma [R, K]`` on intervals with ``edges [R, K + 1]``."""
-    tau = (sigma * (edges[:, 1:] - edges[:, :-1])).clamp(max=1e4)
-    before = torch.cumsum(tau, dim=-1) - tau
-    return torch.exp(-before) * (1.0 - torch.exp(-tau))
 
 
 def resample(edges: Tensor, weights: Tensor, n: int, jitter: bool, padding: float = 0.01) -> Tensor:
@@ -102,6 +95,22 @@ def distortion_loss(edges: Tensor, weights: Tensor) -> Tensor:
 
 
 @dataclass
+class ProposalSettings:
+    """The render settings the proposal sampler reads (names as in the run's render config)."""
+
+    proposal_samples: list[int] = field(default_factory=lambda: [64, 32])  # intervals per proposal level
+    samples_per_ray: int = 24  # final intervals, evaluated by the scene's field
+    proposal_max_res: list[int] = field(default_factory=lambda: [128, 256])
+    proposal_anneal_steps: int = 500
+    proposal_update_every: int = 4
+    interlevel_weight: float = 1.0
+    distortion_weight: float = 0.002
+    far: float = 1000.0
+    render_step_size: float | None = None
+    samples_per_diagonal: int = 512
+
+
+@dataclass
 class Proposals:
     """What the proposal levels said about a batch: per level ``(edges [R, K + 1], weights [R, K])``
     in normalised distance, and the final edges ``[R, K + 1]`` of the packed samples."""
@@ -117,19 +126,22 @@ class ProposalSampler(nn.Module):
     Args:
         aabb: ``[2, 3]`` scene box (bounded spaces: rays are clipped to it).
         space: world -> field coordinates; with ``space.unbounded`` rays run from ``near`` to
-            ``cfg.far`` inner-box half sizes and distances are spaced linearly then in disparity.
-        cfg: ``proposal_samples`` (per proposal level), ``samples_per_ray``, ``proposal_max_res``,
-            ``proposal_anneal_steps``, ``proposal_update_every``, ``interlevel_weight``.
+            ``settings.far`` inner-box half sizes and distances are spaced linearly then in disparity.
+        settings: samples per proposal level and in the end, the networks' resolutions, annealing,
+            update cadence and loss weights.
     """
 
-    def __init__(self, aabb: Tensor, space, cfg: RenderConfig | None = None, near: float = 0.0,
+    Settings = ProposalSettings
+    grid = world_grid = None  # no occupancy grid
+
+    def __init__(self, aabb: Tensor, space, settings: ProposalSettings | None = None, near: float = 0.0,
                  times: Tensor | None = None, **_):
         super().__init__()
         if times is not None:
             raise NeuralFieldsError("the proposal sampler does not model time; use --set render.sampler=occupancy "
                                     "for dynamic scenes")
-        self.cfg, self.space, self.near = cfg or RenderConfig(), space, near
-        c = self.cfg
+        self.settings, self.space, self.near = settings or ProposalSettings(), space, near
+        c = self.settings
         if len(c.proposal_max_res) != len(c.proposal_samples):
             raise NeuralFieldsError("render.proposal_max_res needs one resolution per entry of render.proposal_samples")
         self.networks = nn.ModuleList(ProposalDensity(r) for r in c.proposal_max_res)
@@ -140,12 +152,14 @@ class ProposalSampler(nn.Module):
 
     @property
     def initial_samples_per_ray(self) -> int:
-        return self.cfg.samples_per_ray
+        return self.settings.samples_per_ray
 
     # ------------------------------------------------------------------------- sampling
-    def sample(self, field: Field, rays: RayBatch, training: bool = False, **_) -> PackedSamples:
-        """``samples_per_ray`` packed samples on every ray (the field itself is not queried)."""
-        c, n = self.cfg, len(rays)
+    def sample(self, rays: RayBatch, density_fn: DensityFn | None = None,
+               training: bool = False) -> tuple[PackedSamples, dict]:
+        """``samples_per_ray`` packed samples on every ray, and ``{"proposals": Proposals}`` for
+        :meth:`losses` (the scene's density is not queried: the proposal networks place samples)."""
+        c, n = self.settings, len(rays)
         near, far = self.span.ray_range(rays)
         k0 = c.proposal_samples[0]
         s = torch.linspace(0.0, 1.0, k0 + 1, device=rays.device).expand(n, k0 + 1)
@@ -169,8 +183,7 @@ class ProposalSampler(nn.Module):
         k = t.shape[-1] - 1
         ray_indices = torch.arange(n, device=rays.device).repeat_interleave(k)
         samples = PackedSamples(ray_indices, t[:, :-1].reshape(-1), t[:, 1:].reshape(-1), n)
-        samples.proposals = Proposals(levels, s)
-        return samples
+        return samples, {"proposals": Proposals(levels, s)}
 
     def may_sample(self, u: Tensor, cell_length: Tensor, min_alpha: float = 1e-3) -> Tensor:
         """``[N]`` bool: would the last proposal level place samples at field points ``u [N, 3]``?
@@ -179,30 +192,32 @@ class ProposalSampler(nn.Module):
         nothing (bakes keep density only where this holds)."""
         return self.networks[-1](u) * cell_length >= -math.log1p(-min_alpha)
 
-    def loss(self, samples: PackedSamples, weights: Tensor) -> Tensor | None:
-        """Training losses of one batch, from the scene field's ``weights [S]`` on ``samples``: the
-        interlevel loss (trains the proposal fields) and the distortion loss (trains the scene's
-        field to keep each ray's weight compact: no fog in front of the cameras)."""
-        proposals = getattr(samples, "proposals", None)
+    def losses(self, aux: dict, weights: Tensor) -> dict[str, Tensor]:
+        """Training losses of one batch, from the scene field's ``weights [S]`` on the samples that
+        came with ``aux``: the interlevel loss (trains the proposal fields) and the distortion loss
+        (trains the scene's field to keep each ray's weight compact: no fog in front of the cameras)."""
+        proposals = aux.get("proposals")
         if proposals is None:
-            return None
-        final = weights.reshape(samples.n_rays, -1)
-        total = None
+            return {}
+        c = self.settings
+        final = weights.reshape(proposals.final_edges.shape[0], -1)
+        out = {}
         if any(w.requires_grad for _, w in proposals.levels):
-            total = self.cfg.interlevel_weight * sum(interlevel_loss(proposals.final_edges, final, s, w)
-                                                     for s, w in proposals.levels)
-        if self.cfg.distortion_weight > 0 and final.requires_grad:
-            distortion = self.cfg.distortion_weight * distortion_loss(proposals.final_edges, final)
-            total = distortion if total is None else total + distortion
-        return total
+            out["interlevel"] = c.interlevel_weight * sum(interlevel_loss(proposals.final_edges, final, s, w)
+                                                          for s, w in proposals.levels)
+        if c.distortion_weight > 0 and final.requires_grad:
+            out["distortion"] = c.distortion_weight * distortion_loss(proposals.final_edges, final)
+        return out
 
-    def update(self, step: int, field: Field) -> None:
-        """Anneal the histograms, and choose whether this step trains the proposal fields."""
-        c = self.cfg
+    def update(self, step: int, density_fn: DensityFn | None = None) -> bool:
+        """Anneal the histograms, and choose whether this step trains the proposal fields (no
+        state to share between ranks: False)."""
+        c = self.settings
         x = min(max(step / max(c.proposal_anneal_steps, 1), 0.0), 1.0)
         slope = 10.0
         self.anneal = slope * x / ((slope - 1) * x + 1)
         self.train_networks = step < c.proposal_anneal_steps or step % max(c.proposal_update_every, 1) == 0
+        return False
 
     def param_groups(self, lr: float, weight_decay: float = 0.0) -> list[dict]:
         """The proposal fields' optimiser group (as fields give theirs)."""

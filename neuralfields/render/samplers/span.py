@@ -28,7 +28,7 @@ class RaySpan(nn.Module):
 
     def __init__(self, space, aabb: Tensor, near: float = 0.0, far: float = 1000.0):
         super().__init__()
-        self.unbounded = bool(getattr(space, "unbounded", False))
+        self.unbounded = bool(space.unbounded)
         self.register_buffer("aabb", torch.as_tensor(aabb, dtype=torch.float32).reshape(2, 3).clone(), persistent=False)
         inner = space.aabb if self.unbounded else self.aabb
         self.half = float((inner[1] - inner[0]).mean()) / 2

@@ -1,4 +1,8 @@
-"""Evaluation of a model against ground-truth images: PSNR/SSIM per image and mean, renders as PNG."""
+"""Scoring a model against ground-truth images: PSNR/SSIM per image and mean, renders as PNG.
+
+Above rendering and the run folder: ``eval``, the training loop's validation and the benchmarks
+score through :func:`score_model`.
+"""
 
 from __future__ import annotations
 
@@ -9,10 +13,10 @@ import torch
 from torch import Tensor
 from tqdm import tqdm
 
-from ..data.scene import Scene, composite_background
-from ..render.rays import RayBatch
-from .folder import save_png
-from .metrics import psnr, ssim
+from .data.scene import Scene, composite_background
+from .render.rays import RayBatch
+from .run.folder import save_png
+from .run.metrics import psnr, ssim
 
 
 def spread_indices(n_total: int, n: int | None) -> list[int]:
@@ -38,9 +42,8 @@ def fit_appearance(model, scene: Scene, index: int, steps: int = 60, rays: int =
         for _ in range(steps):
             y = torch.randint(0, h, (rays,), device=device)
             x = torch.randint(0, max(w // 2, 1), (rays,), device=device)
-            origins, dirs = cameras.pixel_rays(index, y * w + x)
             codes.fix(code)
-            out = model.renderer.render_rays(model.field, RayBatch(origins, dirs, background=model.background.to(device)))
+            out = model.render_rays(RayBatch.from_pixels(cameras, index, y * w + x, background=model.background.to(device)))
             loss = torch.nn.functional.mse_loss(out.rgb, image[y, x])
             optimizer.zero_grad()
             loss.backward()
@@ -65,7 +68,7 @@ def right_half_scores(model, scene: Scene, index: int, rendered: Tensor, target:
     return psnr(rendered[:, right:], target[:, right:]), psnr(fitted[:, right:], target[:, right:])
 
 
-def evaluate_model(model, scene: Scene, indices: list[int] | None = None, out_dir: Path | None = None,
+def score_model(model, scene: Scene, indices: list[int] | None = None, out_dir: Path | None = None,
                    progress: bool = False, appearance_protocol: bool = False) -> dict:
     """Render ``scene`` images with ``model`` (anything with ``render_camera`` and ``background``)
     and compare with the ground truth over the run's background.

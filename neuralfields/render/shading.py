@@ -1,9 +1,9 @@
-"""THE one function that evaluates a field on packed samples, and its density-only sibling.
+"""THE one function that shades packed samples with a field, and its density-only sibling.
 
-Training, evaluation, image and video rendering, normals, mesh colours, point clouds and both
-sides of distillation call :func:`evaluate`; pruning, occupancy updates and density volumes
-call :func:`query_density` / :func:`density_at`. Nothing else maps samples to field inputs or
-composites them.
+Training, scoring, image and video rendering, normals, mesh colours, point clouds and both
+sides of distillation call :func:`shade`; pruning, occupancy updates and density volumes call
+:func:`density_at` (through the scene model's density function). Nothing else maps samples to
+field inputs or composites them.
 
 One sample's field inputs: ``x = space(origin + t_mid * dir)`` in ``[-1, 1]^3``, the ray's unit
 direction and, for dynamic scenes, the ray's time.
@@ -11,6 +11,7 @@ direction and, for dynamic scenes, the ray's time.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from typing import Callable
 
@@ -25,7 +26,8 @@ from .rays import RayBatch
 Space = Callable[[Tensor], Tensor]  # world points [N, 3] -> field coordinates [N, 3]
 
 # Rows per field query when rendering on a CPU: an MLP's intermediates for a whole view's samples
-# spill out of the caches, and the same colour head runs 4-5 times faster on 16k-row pieces.
+# spill out of the caches, and the same colour head runs several times faster on 16k-row pieces
+# (docs/bake.md).
 CPU_QUERY_ROWS = 1 << 14
 
 
@@ -69,7 +71,8 @@ class RenderOutputs:
     Attributes:
         rgb: ``[R, 3]`` (over the batch's background when it has one); opacity, depth: ``[R]``;
         normal: ``[R, 3]`` weight-averaged unit normals (when asked for);
-        weights: ``[S]`` rendering weights; samples: the packed intervals; per_sample: field values.
+        weights: ``[S]`` rendering weights; samples: the packed intervals; per_sample: field values;
+        aux: the sampler's own named outputs for its losses (see ``render.samplers``).
     """
 
     rgb: Tensor
@@ -79,6 +82,7 @@ class RenderOutputs:
     samples: PackedSamples
     per_sample: SampleOutputs
     normal: Tensor | None = None
+    aux: dict = dataclasses.field(default_factory=dict)
 
     @property
     def n_samples(self) -> int:
@@ -96,17 +100,12 @@ def sample_points(samples: PackedSamples, rays: RayBatch) -> Tensor:
     return samples.midpoints(rays.origins, rays.dirs)
 
 
-def query_density(field: Field, space: Space, samples: PackedSamples, rays: RayBatch) -> Tensor:
-    """Density ``[S]`` at the samples (pruning passes; no colour)."""
-    x = space(sample_points(samples, rays))
-    return in_pieces(field.density, x, rays.sample_times(samples.ray_indices))[0]
-
-
 def density_at(field: Field, space: Space, points: Tensor, time: float | Tensor | None = None) -> Tensor:
-    """Density ``[N]`` at world ``points [N, 3]``; ``time`` is one time for all points or ``[N]``."""
+    """Density ``[N]`` at world ``points [N, 3]``; ``time`` is one time for all points, ``[N]`` or ``[N, 1]``."""
     t = None
     if time is not None:
-        t = torch.as_tensor(time, dtype=points.dtype, device=points.device).expand(points.shape[0]).reshape(-1, 1)
+        t = torch.as_tensor(time, dtype=points.dtype, device=points.device).reshape(-1).expand(points.shape[0])
+        t = t.reshape(-1, 1)
     return in_pieces(field.density, space(points), t)[0]
 
 
@@ -133,10 +132,10 @@ def shade_per_ray(field: Field, weights: Tensor, x: Tensor, geo: Tensor, idx: Te
     return shaded.new_zeros(n, shaded.shape[-1]).index_copy_(0, hit, shaded)
 
 
-def evaluate(field: Field, space: Space, samples: PackedSamples, rays: RayBatch, normals: bool = False,
+def shade(field: Field, space: Space, samples: PackedSamples, rays: RayBatch, normals: bool = False,
              composite_background: bool = True, appearance: Callable[[Tensor | None, int], Tensor] | None = None,
              skip_color_below: float = 0.0, ray_color_below: float = 0.0) -> RenderOutputs:
-    """Evaluate ``field`` at ``samples`` of ``rays`` and composite them.
+    """Query ``field`` at ``samples`` of ``rays`` and composite them.
 
     Gradients flow to the field unless the caller runs under ``torch.no_grad``. With ``normals``
     each sample also gets the world-space normal ``-grad sigma / |grad sigma|`` (density rises
