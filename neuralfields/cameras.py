@@ -11,6 +11,8 @@ model k1, k2, p1, p2 applied to normalised image coordinates.
 
 from __future__ import annotations
 
+import functools
+
 from dataclasses import dataclass
 
 import torch
@@ -53,8 +55,9 @@ class Cameras:
     def to(self, device) -> "Cameras":
         return Cameras(*(getattr(self, f).to(device) for f in self._fields()))
 
-    @property
+    @functools.cached_property
     def has_distortion(self) -> bool:
+        """Whether any camera has lens distortion (read once per instance: a host read of the device)."""
         return bool((self.distortion != 0).any())
 
     @staticmethod
@@ -105,7 +108,7 @@ class Cameras:
     def pixel_rays(self, index: int, pixels: Tensor) -> tuple[Tensor, Tensor]:
         """Rays through the centres of pixels ``[R]`` (row-major flat indices) of camera ``index``:
         origins and unit directions ``[R, 3]`` on the pixels' device."""
-        w = int(self.width[index])
+        w = self.width[index]  # a tensor: reading it into Python would wait for the device
         idx = torch.full_like(pixels, index)
         return self.rays(idx, (pixels % w).float() + 0.5, (pixels // w).float() + 0.5)
 

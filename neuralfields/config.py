@@ -93,6 +93,10 @@ class TrainConfig:
     seed: int = 0
     time_budget: float | None = None  # seconds; stop when exceeded (the lr schedule then paces by time too)
     compile: bool = False  # torch.compile the field's hot path
+    # CUDA only: run the field's networks under bf16 autocast while training (matmuls in bf16,
+    # their outputs and the compositing in float32; neuralfields/speed.py). Off until measured
+    # on a GPU (docs/bench_gpu.md); the CPU ignores it.
+    mixed_precision: bool = False
     # Which pixels a batch holds (neuralfields.selection): uniform | int (the largest errors of an
     # error map, INT) | errormap (drawn in proportion to error, instant-ngp); ``select`` sizes it.
     # int by measurement (docs/selection.md): ahead of uniform on lego and the fox from a few

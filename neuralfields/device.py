@@ -10,12 +10,20 @@ from __future__ import annotations
 import torch
 
 from .errors import NeuralFieldsError
+from .speed import enable_tf32
 
 DEVICE_CHOICES = "auto, cpu, cuda, cuda:N, mps"
 
 
 def resolve_device(name: str | torch.device | None = "auto") -> torch.device:
-    """The ``torch.device`` for a ``--device`` value; a device that is not there is a one-line error."""
+    """The ``torch.device`` for a ``--device`` value; a device that is not there is a one-line error.
+    A CUDA device also gets TF32 matmuls (:func:`neuralfields.speed.enable_tf32`)."""
+    device = _resolve(name)
+    enable_tf32(device)
+    return device
+
+
+def _resolve(name: str | torch.device | None) -> torch.device:
     if isinstance(name, torch.device):
         return name
     name = (name or "auto").strip().lower()

@@ -161,20 +161,22 @@ class SceneModel(nn.Module):
             raise ValueError(f"unknown render outputs {unknown}; available: {', '.join(RENDER_OUTPUTS)}")
         self.field.eval()
         device = self.device
+        w, h = torch.cat([cameras.width[index:index + 1], cameras.height[index:index + 1]]).tolist()  # one host read
         camera = cameras[torch.tensor([index])].to(device)
         chunk = chunk or self.render.chunk_rays
-        w, h = int(camera.width[0]), int(camera.height[0])
         n = w * h
         background = (self.background if background is None else background).to(device)
-        buffers = {k: torch.empty(n, RENDER_OUTPUTS[k]) for k in outputs}
+        # One buffer on the device holds every output until the view is done: one copy to the host
+        # per view, not one per buffer and chunk.
+        widths = [RENDER_OUTPUTS[k] for k in outputs]
+        view = torch.empty(n, sum(widths), device=device)
         for start in range(0, n, chunk):
             pixels = torch.arange(start, min(start + chunk, n), device=device)
             rays = RayBatch.from_pixels(camera, 0, pixels, time, image_id, background)
             out = self.render_rays(rays, normals="normal" in outputs)
-            for key, buf in buffers.items():
-                buf[start:start + len(pixels)] = out.buffer(key).reshape(len(pixels), -1).cpu()
-        return {k: v.reshape(h, w, -1).squeeze(-1) if RENDER_OUTPUTS[k] == 1 else v.reshape(h, w, -1)
-                for k, v in buffers.items()}
+            view[start:start + len(pixels)] = torch.cat([out.buffer(k).reshape(len(pixels), -1) for k in outputs], -1)
+        parts = view.cpu().reshape(h, w, -1).split(widths, dim=-1)
+        return {k: part.squeeze(-1) if RENDER_OUTPUTS[k] == 1 else part for k, part in zip(outputs, parts)}
 
     # --------------------------------------------------------------------------- training
     def param_groups(self, lr: float, weight_decay: float) -> list[dict]:

@@ -138,9 +138,11 @@ class ErrorMap:
         sums = torch.zeros_like(self.values).index_add_(0, cells, errors)
         counts = torch.zeros_like(self.values).index_add_(0, cells, torch.ones_like(errors))
         hit = counts > 0
-        mean = sums[hit] / counts[hit]
-        old, first = self.values[hit], ~self.seen[hit]
-        self.values[hit] = torch.where(first, mean, old + self.decay * (mean - old))
+        # Over every cell, not the hit ones picked out: picking sizes a tensor by the data, which
+        # makes the host wait for the device.
+        mean = sums / counts.clamp_min(1.0)
+        updated = torch.where(self.seen, self.values + self.decay * (mean - self.values), mean)
+        self.values = torch.where(hit, updated, self.values)
         self.seen |= hit
 
     def state_dict(self) -> dict:

@@ -1,4 +1,4 @@
-"""Write the stored renders that tests/scene_model/test_reference_renders.py compares against.
+"""Write the stored renders that tests/test_scene_model.py compares against.
 
 Each case builds a scene model from a config and a seed (every parameter drawn from one seeded
 generator, so the weights depend on nothing but the architecture), renders two views of a
@@ -6,7 +6,7 @@ fixed camera rig and stores the buffers. Run it with the code whose output is th
 (before a refactor that must not change renders); the test rebuilds the same models with the
 current code and compares:
 
-    python scripts/make_reference_renders.py tests/data/reference_renders_unbounded.pt
+    python scripts/make_reference_renders.py tests/assets/reference_renders_unbounded.pt
 """
 
 from __future__ import annotations

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import socket
@@ -55,6 +56,19 @@ def tiny_config(data_path: Path, steps: int = 300, field: str = "ngp", options: 
     return cfg
 
 
+def cli_args(demo_dir, out, steps, extra=()):
+    """``neuralfields train`` arguments for ``tiny_config``'s settings (the train and distributed tests)."""
+    cfg = tiny_config(demo_dir)
+    sets = [f"field.options={json.dumps(cfg.field.options)}", f"render.grid_resolution={cfg.render.grid_resolution}",
+            f"render.samples_per_diagonal={cfg.render.samples_per_diagonal}", f"train.target_samples={cfg.train.target_samples}",
+            f"train.init_rays={cfg.train.init_rays}", f"train.max_rays={cfg.train.max_rays}",
+            f"train.grid_warmup_steps={cfg.train.grid_warmup_steps}", "train.eval_every=0", "train.checkpoint_every=40"]
+    args = ["train", "--data", str(demo_dir), "--steps", str(steps), "--output", str(out), "--no-progress"]
+    for s in sets:
+        args += ["--set", s]
+    return args + list(extra)
+
+
 @pytest.fixture(scope="session")
 def tiny_run(demo_dir, tmp_path_factory) -> Path:
     """A run folder trained briefly on the small demo scene (shared by eval/render/export/viewer tests)."""
@@ -66,7 +80,7 @@ def tiny_run(demo_dir, tmp_path_factory) -> Path:
     cfg.output = str(run_dir)
     scene_trainer(cfg, load_data(cfg.data, "train"), load_data(cfg.data, "val"), run_dir, progress=False).fit()
     # A small bake of the final checkpoint, so that render and the viewer (which bake on first
-    # use) find one at once; tests/test_bake.py bakes its own copies.
+    # use) find one at once; tests/bake/test_bake.py bakes its own copies.
     from neuralfields.bake import BakeConfig, bake_run
     from neuralfields.scene_model import load_model
 

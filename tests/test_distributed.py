@@ -20,13 +20,12 @@ from pathlib import Path
 import pytest
 import torch
 
-from conftest import tiny_config
+from conftest import cli_args, tiny_config
 from neuralfields import distributed
 from neuralfields.cli import main
 from neuralfields.data import load_data
 from neuralfields.loop import BatchSize
 from neuralfields.run.checkpoints import list_checkpoints, load_checkpoint
-from test_train import cli_args
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -101,6 +100,9 @@ class Halves:
         torch.set_rng_state(state)
         return batch.select(slice(self.rank * n, (self.rank + 1) * n))
 
+    def observe(self, batch, errors) -> None:
+        pass  # uniform selection: nothing to learn from the errors
+
 
 def split_batch_rank(rank: int, world: int, port: int, data: str, out: str, total_rays: int, steps: int) -> None:
     from neuralfields.train.scene import scene_trainer
@@ -119,7 +121,7 @@ def split_batch_rank(rank: int, world: int, port: int, data: str, out: str, tota
     sampler = loop.model.sampler
     sample = sampler.sample
     # No jitter along rays: it draws per ray from each rank's own stream.
-    sampler.sample = lambda field, rays, training=False, prune=True: sample(field, rays, False, prune)
+    sampler.sample = lambda rays, density_fn, training=False, prune=True: sample(rays, density_fn, False, prune)
     loop.fit()
     if rank == 0:
         grid = sampler.grid

@@ -11,7 +11,6 @@ shows exactly what the command line renders.
 
 from __future__ import annotations
 
-import os
 import shlex
 import time
 from dataclasses import asdict, dataclass
@@ -19,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
+from neuralfields.atomic import atomic_path
 from neuralfields.camera_paths import CameraPath, load_path_file, save_keyframes, save_nerfstudio, with_size
 from neuralfields.errors import NeuralFieldsError
 from neuralfields.export.video import VisualStyle, render_path, write_video
@@ -106,9 +106,8 @@ def write_path(viewer: Viewer, run: LoadedRun, keys: list[dict], seconds, fps, r
     if times is not None and any(t is None for t in times):
         raise NeuralFieldsError("every keyframe of a dynamic run needs a time")
     ours = viewer.files.new("keyframes", ".json")
-    tmp = ours.with_name(f".{ours.name}.tmp")
-    save_keyframes(tmp, c2w, [v.fov for v in views], w, h, fps=fps, seconds=seconds, times=times, loop=bool(loop))
-    os.replace(tmp, ours)
+    with atomic_path(ours) as tmp:
+        save_keyframes(tmp, c2w, [v.fov for v in views], w, h, fps=fps, seconds=seconds, times=times, loop=bool(loop))
     nerfstudio = save_nerfstudio(viewer.files.new("nerfstudio", ".json"), read_path(run, ours))
     args = ["neuralfields", "render", str(run.path), "--path", ours.name, "--out", "path.mp4"]
     if output != "rgb":

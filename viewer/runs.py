@@ -20,7 +20,7 @@ import numpy as np
 from neuralfields.camera_paths import SceneFrame, estimate_scene_frame, vertical_fov
 from neuralfields.errors import NeuralFieldsError
 from neuralfields.bake import fast_model
-from neuralfields.model import SceneModel, load_model
+from neuralfields.scene_model import SceneModel, load_model
 from neuralfields.run.checkpoints import list_checkpoints
 
 log = logging.getLogger("neuralfields.viewer")

@@ -154,7 +154,8 @@ def train(args: argparse.Namespace) -> int:
                                 "use a dynamic field (--field deform or kplanes, or --scene dnerf)")
     if args.data and not (args.scene or resume):
         # A bare folder: settings from the data itself (preset, image size, appearance codes).
-        choices = auto.choose(train_scene, args.downscale is not None, cfg.data.downscale)
+        choices = auto.choose(train_scene, args.downscale is not None, cfg.data.downscale,
+                              auto.free_device_memory(device))
         if choices.preset or choices.downscale:
             cfg, resume = resolve_config(args, folder_preset=choices.preset)
             if choices.downscale:

@@ -43,7 +43,7 @@ from ..render.shading import RenderOutputs
 from ..scene_model import SceneModel, build_model
 from ..scoring import score_model, spread_indices
 from ..run.folder import RunFolder, write_json_atomic
-from ..run.metrics import mse_to_psnr, psnr
+from ..run.metrics import psnr, psnr_of
 from ..selection import ErrorReplay, Selection, SelectionConfig
 from .active import HardPosePool, important_samples, per_camera_psnr
 from .config import DistillConfig, StageWeights
@@ -185,7 +185,7 @@ class DistillObjective:
         # Start from a constant: a zero-weighted graph term would hand unused modules zero gradients,
         # which weight decay and Adam's moments turn into updates.
         total = sum((getattr(weights, k) * v for k, v in terms.items()), torch.zeros((), device=ours.rgb.device))
-        return total, {f"loss_{k}": float(v.detach()) for k, v in terms.items()}
+        return total, {f"loss_{k}": v.detach() for k, v in terms.items()}
 
     def __call__(self, batch: CameraBatch, step: int) -> StepResult:
         self.student.field.train()
@@ -195,7 +195,7 @@ class DistillObjective:
         ours = self.student.shade(theirs.samples, batch.rays)
         total, terms = self.losses(theirs, ours, self.schedule.weights[stage])
         errors = ((ours.rgb.detach() - theirs.rgb) ** 2).mean(-1)  # [R] student vs teacher
-        return StepResult(total, {"loss": float(total.detach()), "psnr": mse_to_psnr(errors.mean()), "stage": stage,
+        return StepResult(total, {"loss": total.detach(), "psnr": psnr_of(errors.mean()), "stage": stage,
                                   **terms}, theirs.n_samples, errors)
 
 
@@ -300,7 +300,9 @@ def distill_trainer(cfg: RunConfig, teacher: SceneModel, dcfg: DistillConfig | N
     state = DistillState(objective, source, teacher_dir, grid_transfer, inherited)
     loop = make_loop(scene_loop_config(t, student.sampler.initial_samples_per_ray, "distill", cfg.to_dict()), student,
                      source, objective, run, validate=validate, summarize=summarize,
-                     parts={"distill": Part(state, kind="distillation")}, progress=progress, log=log)
+                     parts={"distill": Part(state, kind="distillation")},
+                     hooks=[],  # the student keeps the teacher's grid: its own sampler learns nothing here
+                     progress=progress, log=log)
     if resume and run is not None:
         loop.resume()
     if run is not None and loop.main:  # with several ranks, rank 0 writes the run folder

@@ -7,7 +7,9 @@ finer levels hash the integer corner coordinates with the paper's primes into a 
 
 All levels are gathered in one ``embedding_bag`` call (a fused gather + weighted sum whose
 backward is a single scatter), which is several times faster on the CPU than indexing a
-``[N, L, 2^D, F]`` tensor and summing.
+``[N, L, 2^D, F]`` tensor and summing. On CUDA a fused Triton kernel
+(:mod:`.kernels.hashgrid_triton`) computes the same rows and weights per point without
+materialising them; ``backend`` picks between the two.
 """
 
 from __future__ import annotations
@@ -20,8 +22,10 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..compiling import maybe_compile
+from . import kernels
 
 PRIMES = (1, 2654435761, 805459861, 3674653429)
+BACKENDS = ("auto", "torch", "triton")
 
 
 class HashGrid(nn.Module):
@@ -29,14 +33,23 @@ class HashGrid(nn.Module):
 
     Level ``l`` spans the cube with ``resolution[l]`` cells per axis, so a point's grid position
     is ``(x + 1) / 2 * resolution``: the renderer's coordinates go in as they are.
+
+    ``backend``: ``"torch"`` (the reference, and the CPU path), ``"triton"`` (the fused kernel of
+    :mod:`.kernels.hashgrid_triton`), or ``"auto"``: the kernel for float32 points on CUDA when
+    Triton imports, else torch. Points that need a gradient (normals by autograd) always take the
+    torch path: the kernel differentiates the table only. ``dtype`` stores the table in another
+    type (``torch.float16``/``bfloat16`` halve its memory); both paths accumulate in float32.
     """
 
     def __init__(self, in_dim: int = 3, n_levels: int = 16, n_features: int = 2, log2_table: int = 19,
-                 base_res: int = 16, max_res: int = 2048, init_scale: float = 1e-4):
+                 base_res: int = 16, max_res: int = 2048, init_scale: float = 1e-4, backend: str = "auto",
+                 dtype: torch.dtype | None = None):
         super().__init__()
         if in_dim > len(PRIMES):
             raise ValueError(f"hash grid supports at most {len(PRIMES)} input dimensions")
-        self.in_dim, self.n_levels, self.n_features = in_dim, n_levels, n_features
+        if backend not in BACKENDS:
+            raise ValueError(f"hash grid backend {backend!r}: expected one of {', '.join(BACKENDS)}")
+        self.in_dim, self.n_levels, self.n_features, self.backend = in_dim, n_levels, n_features, backend
         self.out_dim = n_levels * n_features
         growth = math.exp((math.log(max_res) - math.log(base_res)) / max(n_levels - 1, 1))
         table = 1 << log2_table
@@ -64,7 +77,8 @@ class HashGrid(nn.Module):
         self.register_buffer("multipliers", multipliers.int(), persistent=False)
         corners = torch.tensor(list(itertools.product((0, 1), repeat=in_dim)), dtype=torch.int32).flip(-1)
         self.register_buffer("corners", corners, persistent=False)  # [2^D, D]
-        self.embeddings = nn.Parameter(torch.empty(offsets[-1], n_features).uniform_(-init_scale, init_scale))
+        init = torch.empty(offsets[-1], n_features).uniform_(-init_scale, init_scale)
+        self.embeddings = nn.Parameter(init if dtype is None else init.to(dtype))
 
     def extra_repr(self) -> str:
         r = self.resolution.long().tolist()
@@ -75,11 +89,28 @@ class HashGrid(nn.Module):
         return _corner_indices(x, self.resolution, self.multipliers, self.corners, self.level_size, self.dense,
                                self.level_offset)
 
+    def uses_triton(self, x: Tensor) -> bool:
+        """Whether :meth:`forward` runs the Triton kernel on ``x`` (see the class docstring)."""
+        if self.backend == "torch" or (x.requires_grad and torch.is_grad_enabled()):
+            return False
+        if self.backend == "triton":
+            return True
+        return (x.is_cuda and x.dtype == torch.float32 and self.embeddings.dtype in kernels.TABLE_DTYPES
+                and kernels.triton_available())
+
     def forward(self, x: Tensor) -> Tensor:
+        if self.uses_triton(x):
+            from .kernels.hashgrid_triton import hash_grid_encode
+
+            return hash_grid_encode(x, self.embeddings, self.resolution, self.multipliers, self.level_size, self.dense,
+                                    self.level_offset)
         n = x.shape[0]
         idx, w = self.corner_indices(x)
         k = idx.shape[-1]
-        out = WeightedGather.apply(self.embeddings, idx.reshape(-1, k), w.reshape(-1, k))
+        table = self.embeddings
+        if table.dtype != w.dtype:  # a float16/bfloat16 table: gather and sum in the points' precision
+            table = table.to(w.dtype)
+        out = WeightedGather.apply(table, idx.reshape(-1, k), w.reshape(-1, k))
         return out.reshape(n, self.out_dim)
 
 

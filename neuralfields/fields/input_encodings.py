@@ -93,12 +93,13 @@ class HashGridOptions:
     log2_table: int = 16
     base_res: int = 16
     max_res: int = 1024
+    backend: str = "auto"  # torch | triton (fused CUDA kernel) | auto: triton on CUDA when it imports
 
 
 def hash_grid(in_dim: int, opts: HashGridOptions, res_scale: float = 1.0) -> HashGrid:
     """The hash grid of ``opts``; ``res_scale`` multiplies the finest resolution (``aabb_scale``)."""
     return HashGrid(in_dim, opts.n_levels, opts.n_features, opts.log2_table, opts.base_res,
-                    int(opts.max_res * res_scale))
+                    int(opts.max_res * res_scale), backend=opts.backend)
 
 
 def _unwrapped_hash_grid_keys(state_dict: dict, prefix: str, *_) -> None:

@@ -7,7 +7,7 @@ Each hidden layer computes ``sin(u)`` with pre-activation ``u = omega * (W x + b
 - later layers: ``W, b ~ U(-sqrt(6/n)/omega, sqrt(6/n)/omega)`` with ``omega = hidden_omega``.
   With arcsine-distributed inputs (variance 1/2) this makes ``u`` approximately standard normal
   in every layer, and ``sin(u)`` arcsine-distributed again, whatever the depth (the paper's
-  Theorem 1; ``tests/test_fields.py`` checks it). The official code leaves biases at PyTorch's
+  Theorem 1; ``tests/fields/test_fields.py`` checks it). The official code leaves biases at PyTorch's
   default, which adds variance the analysis ignores; we draw them like the weights.
 
 Keeping ``omega`` outside the weights (instead of folding it in) scales the gradients the way the

@@ -22,7 +22,7 @@ from ..device import module_device
 from ..fields import Field, build_field, resolved_options
 from ..run.folder import RunFolder
 from ..selection import IndexDraw, Selection, SelectionConfig
-from ..run.metrics import mse_to_psnr, psnr, ssim
+from ..run.metrics import psnr, psnr_of, ssim
 from ..loop import BatchSize, ExponentialDecay, LoopConfig, Part, StepResult, make_loop, seed_everything
 from .io import save_image
 
@@ -151,7 +151,7 @@ class SignalObjective:
         self.field.train()
         errors = ((query_colors(self.field, batch.coords) - batch.colors) ** 2).mean(-1)  # [B]
         loss = errors.mean()
-        return StepResult(loss, {"loss": float(loss.detach()), "psnr": mse_to_psnr(loss.detach())},
+        return StepResult(loss, {"loss": loss.detach(), "psnr": psnr_of(loss)},
                           errors=errors.detach())
 
     def param_groups(self, lr: float) -> list[dict]:

@@ -10,6 +10,7 @@ import torch
 
 from ..config import TrainConfig
 from ..run.folder import RunFolder
+from ..speed import fused_adam
 from .cadence import Checkpoints, Every, Validation
 from .core import BatchSource, Objective, Part, TrainLoop, Trainable
 from .schedules import BatchSize, StepDecay
@@ -46,7 +47,10 @@ class LoopConfig:
 
 
 def adam(groups: list[dict], beta2: float) -> torch.optim.Adam:
-    """Every trainer's Adam; eps 1e-15 as instant-ngp (grid cells see tiny gradients)."""
+    """Every trainer's Adam; eps 1e-15 as instant-ngp (grid cells see tiny gradients). Fused (one
+    kernel for every parameter) when all of them are on CUDA (:func:`neuralfields.speed.fused_adam`)."""
+    if fused_adam(groups):
+        return torch.optim.Adam(groups, eps=1e-15, betas=(0.9, beta2), fused=True)
     return torch.optim.Adam(groups, eps=1e-15, betas=(0.9, beta2))
 
 
@@ -74,14 +78,15 @@ def scene_loop_config(t: TrainConfig, samples_per_ray: int, desc: str = "train",
 
 def make_loop(config: LoopConfig, model: Trainable, source: BatchSource, objective: Objective, run: RunFolder | None,
               validate: Callable[[], dict] | None = None, summarize: Callable[[dict], dict] | None = None,
-              parts: dict[str, Part] | None = None, progress: bool = True,
-              log: Callable[[str], None] = print) -> TrainLoop:
+              parts: dict[str, Part] | None = None, hooks: list[Callable[[int], None]] | None = None,
+              progress: bool = True, log: Callable[[str], None] = print) -> TrainLoop:
     """Build the loop of any run: Adam over the model's and the objective's trainable parameter
-    groups, the model's training hooks before every step, the schedule and batch size of
-    ``config``, validation (``validate() -> {"psnr", "ssim", ...}``) and checkpoints (into ``run``;
-    None writes nothing) at its cadences; ``parts`` add named state to the checkpoints."""
+    groups, hooks before every step (default: the model's training hooks), the schedule and batch
+    size of ``config``, validation (``validate() -> {"psnr", "ssim", ...}``) and checkpoints (into
+    ``run``; None writes nothing) at its cadences; ``parts`` add named state to the checkpoints."""
     c = config
     groups = trainable_groups(model.param_groups(c.lr, c.weight_decay) + objective.param_groups(c.lr))
-    return TrainLoop(model, adam(groups, c.adam_beta2), source, objective, c.schedule, c.batch, c, model.training_hooks(),
+    hooks = model.training_hooks() if hooks is None else hooks
+    return TrainLoop(model, adam(groups, c.adam_beta2), source, objective, c.schedule, c.batch, c, hooks,
                      Validation(validate, Every(c.eval_every, set(c.eval_steps))), Checkpoints(run, Every(c.checkpoint_every)),
                      summarize, parts, run, c.record, model.num_parameters, progress, log)

@@ -48,7 +48,8 @@ class StepResult:
 
     Attributes:
         loss: scalar to minimise (no optimiser step when it carries no gradient).
-        stats: numbers for the progress bar and ``metrics.jsonl`` (``loss`` and ``psnr`` at least).
+        stats: numbers for the progress bar and ``metrics.jsonl`` (``loss`` and ``psnr`` at least);
+            0-d tensors may stay on the device: the loop reads them only when it shows or logs them.
         n_samples: samples the batch used (drives the adaptive batch size), None for fixed batches.
         errors: ``[B]`` detached per-example errors for the batch source, or None.
     """
@@ -98,6 +99,12 @@ class Part:
 
 
 COUNTS = ("n_rays", "n_samples")  # stats summed over ranks (the rest are averaged)
+SHOW_EVERY = 10  # steps between progress-bar figures: each read of a device value waits for the device
+
+
+def host_stats(stats: dict) -> dict:
+    """``stats`` with tensors read into Python numbers (one wait for the device per tensor)."""
+    return {k: v.item() if isinstance(v, Tensor) else v for k, v in stats.items()}
 
 
 def seed_everything(seed: int) -> None:
@@ -303,11 +310,14 @@ class TrainLoop:
                 # Rank 0's clock for all: time budgets and time-paced schedules must agree.
                 self.train_seconds += distributed.broadcast_float(time.perf_counter() - start)
                 bar.update(1)
-                postfix = {"loss": f"{stats['loss']:.4f}", "psnr": f"{stats['psnr']:.2f}", "batch": stats["n_rays"]}
-                if self.validation.last:
-                    postfix["val"] = f"{self.validation.last['psnr']:.2f}"
-                bar.set_postfix(postfix, refresh=False)
-                if self.step % c.log_every == 0 or self.step == c.steps:
+                logged = self.step % c.log_every == 0 or self.step == c.steps
+                if logged or self.step % SHOW_EVERY == 0:
+                    stats = host_stats(stats)
+                    postfix = {"loss": f"{stats['loss']:.4f}", "psnr": f"{stats['psnr']:.2f}", "batch": stats["n_rays"]}
+                    if self.validation.last:
+                        postfix["val"] = f"{self.validation.last['psnr']:.2f}"
+                    bar.set_postfix(postfix, refresh=False)
+                if logged:
                     self._log({"step": self.step, "time": self.train_seconds, **stats})
                 if validating and main and self.step < c.steps and self.validation.every.due(self.step):
                     self._log_validation(self.validate())
@@ -324,6 +334,7 @@ class TrainLoop:
             raise distributed.RankStopped(f"{exc}; last checkpoint: {self.checkpoints.last_path()}") from None
         bar.close()
         self.save()
+        stats = host_stats(stats)
         summary = {"steps": self.step, "train_seconds": self.train_seconds, "final_loss": stats["loss"],
                    "final_train_psnr": stats["psnr"], "num_parameters": self.num_parameters}
         if not main:  # rank 0 validates and writes the summary

@@ -14,6 +14,11 @@ def mse_to_psnr(mse: float | Tensor) -> float:
     return 10.0 * math.log10(1.0 / max(mse, 1e-12))
 
 
+def psnr_of(mse: Tensor) -> Tensor:
+    """PSNR of ``mse`` as a tensor on its device (training stats stay there until logged)."""
+    return -10.0 * torch.log10(mse.detach().clamp_min(1e-12))
+
+
 def psnr(pred: Tensor, target: Tensor) -> float:
     return mse_to_psnr(F.mse_loss(pred.float(), target.float()))
 

@@ -19,30 +19,40 @@ from ..fields import resolved_options
 from ..loop import Part, StepResult, TrainLoop, make_loop, scene_loop_config, seed_everything
 from ..render.rays import RayBatch
 from ..run.folder import RunFolder
-from ..run.metrics import mse_to_psnr
+from ..run.metrics import psnr_of
 from ..scene_model import SceneInfo, SceneModel, build_model
 from ..scoring import score_model, spread_indices
 from ..selection import Selection
+from ..speed import float_outputs, mlp_autocast
 from .batches import ImageRays
 from .losses import rgb_loss
 
 
 class PhotometricObjective:
     """Render the batch's rays and compare with their pixels (``huber`` or ``mse``), plus the
-    model's own extra losses."""
+    model's own extra losses.
 
-    def __init__(self, model: SceneModel, loss: str = "huber"):
+    ``mixed_precision`` (``train.mixed_precision``; CUDA only, ignored elsewhere): rendering runs
+    under bf16 autocast, so the networks' matmuls run in bf16; their outputs come back as float32
+    (:func:`~neuralfields.speed.float_outputs`), so compositing and the losses stay float32.
+    """
+
+    def __init__(self, model: SceneModel, loss: str = "huber", mixed_precision: bool = False):
         self.model, self.loss = model, loss
+        self.mixed_precision = mixed_precision and model.device.type == "cuda"
+        if self.mixed_precision:
+            float_outputs(model)
 
     def __call__(self, batch: RayBatch, step: int) -> StepResult:
         self.model.train()
-        out = self.model.render_rays(batch, training=True)
+        with mlp_autocast(self.model.device, self.mixed_precision):
+            out = self.model.render_rays(batch, training=True)
         loss = rgb_loss(out.rgb, batch.pixels, self.loss)
         total = loss
         for extra in self.model.extra_losses(out).values():
             total = total + extra
         errors = ((out.rgb.detach() - batch.pixels) ** 2).mean(-1)  # [R]
-        return StepResult(total, {"loss": float(loss.detach()), "psnr": mse_to_psnr(errors.mean())},
+        return StepResult(total, {"loss": loss.detach(), "psnr": psnr_of(errors.mean())},
                           out.n_samples, errors)
 
     def param_groups(self, lr: float) -> list[dict]:
@@ -73,7 +83,7 @@ def scene_trainer(cfg: RunConfig, train_scene: Scene, val_scene: Scene | None = 
                        Selection(t.selection, t.select.validate("train.select")))
     # Checkpoints from before error maps resume with a fresh map.
     loop = make_loop(scene_loop_config(t, model.sampler.initial_samples_per_ray, record=cfg.to_dict()), model, source,
-                     PhotometricObjective(model, t.loss), run, validate=validate,
+                     PhotometricObjective(model, t.loss, t.mixed_precision), run, validate=validate,
                      parts={"selection": Part(source, required=False)}, progress=progress, log=log)
     if resume and run is not None:
         loop.resume()

@@ -19,7 +19,7 @@
   const ELEVATION = [-89, 89];
   const DISTANCE = [0.1, 4];
   const TARGET_LIMIT = 10;
-  // Inputs of the navigate event, in order (viewer/app.py NAV_INPUTS).
+  // Inputs of the navigate event, in order (viewer/panels/navigation.py nav_inputs).
   const AZ = 1, EL = 2, DIST = 3, TARGET = 8, QUALITY = 9, SEQ = 10;
 
   const q = (selector) => document.querySelector(selector);

@@ -266,7 +266,7 @@ def test_fields_finer_than_a_feature_lattice_bake_density_only_and_colour_from_t
     queried, sampled = [], []
     source, sample = model.field.raw_density, fast.sampler.sample
     model.field.raw_density = lambda x, t=None: queried.append(len(x)) or source(x, t)
-    fast.sampler.sample = lambda *a, **k: (lambda s: sampled.append(len(s)) or s)(sample(*a, **k))
+    fast.sampler.sample = lambda *a, **k: (lambda out: sampled.append(len(out[0])) or out)(sample(*a, **k))
     try:
         score = sum(psnr(fast.render_camera(scene.cameras, i)["rgb"], t) for i, t in enumerate(targets)) / len(targets)
     finally:

@@ -308,10 +308,12 @@ def test_vertex_colours_come_from_the_surface():
     from types import SimpleNamespace
 
     from neuralfields.export.mesh import vertex_colors
-    from neuralfields.render import SceneBox
+    from neuralfields.render import SceneBox, shade
 
-    model = SimpleNamespace(field=AnalyticField(), space=SceneBox(torch.tensor([[-1.0] * 3, [1.0] * 3])),
-                            device=torch.device("cpu"))
+    field, space = AnalyticField(), SceneBox(torch.tensor([[-1.0] * 3, [1.0] * 3]))
+    model = SimpleNamespace(field=field, space=space, device=torch.device("cpu"),
+                            shade=lambda samples, rays, composite_background=True: shade(
+                                field, space, samples, rays, composite_background=composite_background))
     sphere = trimesh.creation.icosphere(subdivisions=3, radius=0.5)
     rgb = vertex_colors(model, np.asarray(sphere.vertices), np.array(sphere.vertex_normals), voxel=0.01)
     expected = (np.asarray(sphere.vertices) + 1) / 2

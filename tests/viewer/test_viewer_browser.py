@@ -36,7 +36,7 @@ CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-backg
 # WebGL 2 on the CPU (SwiftShader), so the 3D tab really draws what it loads.
 WEBGL_ARGS = [a for a in CHROMIUM_ARGS if a != "--disable-gpu"] + [
     "--use-gl=angle", "--use-angle=swiftshader", "--enable-unsafe-swiftshader"]
-ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts"
+ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 TIMEOUT_MS = 45_000  # a render on two busy cores can take several seconds
 
 

@@ -89,7 +89,7 @@ def test_distilled_run_folder_loads_and_evaluates_like_a_trained_run(distilled, 
 def test_stages_switch_at_the_configured_steps(tiny_run):
     dcfg = DistillConfig(feature_steps=3, field_steps=4)
     trainer = tiny_trainer(tiny_run, "ngp", 10, SMALL_NGP, dcfg)
-    assert trainer.parts["distill"].inherited == ["color_net"]  # same colour head shape and same colours
+    assert trainer.parts["distill"].state.inherited == ["color_net"]  # same colour head shape and same colours
     assert trainer.objective.schedule.boundaries() == (3, 7)
 
     def head() -> dict:

@@ -6,12 +6,12 @@ import sys
 import time
 from pathlib import Path
 
-from conftest import tiny_config
+from conftest import cli_args
 from neuralfields.cli import main
 from neuralfields.scene_model import load_model
 from neuralfields.run.checkpoints import list_checkpoints, load_checkpoint
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 
 def test_short_training_on_the_demo_scene_beats_a_psnr_bar(tiny_run, demo_dir):
@@ -42,18 +42,6 @@ def test_cli_eval_writes_per_image_metrics_and_renders(tiny_run, capsys):
     assert all("psnr" in r and "ssim" in r for r in result["images"])
     assert (tiny_run / "eval" / "test" / "0000_rgb.png").exists()
     assert "PSNR" in capsys.readouterr().out
-
-
-def cli_args(demo_dir, out, steps, extra=()):
-    cfg = tiny_config(demo_dir)
-    sets = [f"field.options={json.dumps(cfg.field.options)}", f"render.grid_resolution={cfg.render.grid_resolution}",
-            f"render.samples_per_diagonal={cfg.render.samples_per_diagonal}", f"train.target_samples={cfg.train.target_samples}",
-            f"train.init_rays={cfg.train.init_rays}", f"train.max_rays={cfg.train.max_rays}",
-            f"train.grid_warmup_steps={cfg.train.grid_warmup_steps}", "train.eval_every=0", "train.checkpoint_every=40"]
-    args = ["train", "--data", str(demo_dir), "--steps", str(steps), "--output", str(out), "--no-progress"]
-    for s in sets:
-        args += ["--set", s]
-    return args + list(extra)
 
 
 def test_cli_train_then_resume_honours_the_total_step_budget(demo_dir, tmp_path, capsys):
