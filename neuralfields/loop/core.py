@@ -10,8 +10,10 @@ What differs between them plugs in (see :func:`~neuralfields.loop.build.make_loo
 - an **objective** ``(batch, step) -> StepResult``: renders or queries the model and returns
   the loss (it puts its modules in training mode), and ``param_groups(lr)`` of its own.
 
-The loop itself composes the schedule, the adaptive batch size, the validation and checkpoint
-cadences (:mod:`.cadence`), the progress bar, metrics, resume and the time budget.
+The loop itself composes the schedule, the adaptive batch size (:mod:`.schedules`), the
+validation and checkpoint cadences (:mod:`.cadence`), the checkpoint contents (:mod:`.state`)
+and the torchrun specifics (:mod:`.ranks`); it keeps the progress bar, metrics, resume and the
+time budget.
 
 Under ``torchrun`` (:mod:`neuralfields.distributed`) the loop is data parallel: each rank draws
 its own batch, gradients are averaged over ranks before every optimiser step (one flat
@@ -24,22 +26,21 @@ the run folder; every rank reads the same checkpoint to resume.
 
 from __future__ import annotations
 
-import random
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Protocol
 
-import numpy as np
 import torch
 from torch import Tensor
 from tqdm import tqdm
 
 from .. import distributed
-from ..errors import NeuralFieldsError
 from ..run.folder import RunFolder
 from .cadence import Checkpoints, Validation
+from .ranks import global_stats, join_ranks
 from .schedules import BatchSize, run_progress
+from .state import restore_training, training_state
 
 
 @dataclass
@@ -98,19 +99,12 @@ class Part:
     kind: str = ""
 
 
-COUNTS = ("n_rays", "n_samples")  # stats summed over ranks (the rest are averaged)
 SHOW_EVERY = 10  # steps between progress-bar figures: each read of a device value waits for the device
 
 
 def host_stats(stats: dict) -> dict:
     """``stats`` with tensors read into Python numbers (one wait for the device per tensor)."""
     return {k: v.item() if isinstance(v, Tensor) else v for k, v in stats.items()}
-
-
-def seed_everything(seed: int) -> None:
-    torch.manual_seed(seed)
-    random.seed(seed)
-    np.random.seed(seed)
 
 
 class TrainLoop:
@@ -173,35 +167,14 @@ class TrainLoop:
             self.log(text)
 
     def state_dict(self) -> dict:
-        state = {**self.model.state_dict(), "optimizer": self.optimizer.state_dict(), "step": self.step,
-                 "n_rays": self.batch.n, "train_seconds": self.train_seconds, "rng": torch.get_rng_state(),
-                 "config": self.config}
-        if torch.cuda.is_available():
-            state["cuda_rng"] = torch.cuda.get_rng_state_all()
-        for name, part in self.parts.items():
-            state[name] = part.state.state_dict()
-        return state
+        counters = {"step": self.step, "n_rays": self.batch.n, "train_seconds": self.train_seconds}
+        return training_state(self.model, self.optimizer, counters, self.config, self.parts)
 
     def load_state(self, path: Path, state: dict) -> None:
         """Restore training from checkpoint ``state`` (read from ``path``, named in errors)."""
-        missing = [name for name, part in self.parts.items() if name not in state and part.required]
-        if missing:
-            kind = self.parts[missing[0]].kind or missing[0]
-            raise NeuralFieldsError(f"{path}: not a {kind} checkpoint; cannot resume it as one")
-        try:
-            self.model.load_state_dict(state)
-            self.optimizer.load_state_dict(state["optimizer"])
-        except (RuntimeError, ValueError, KeyError) as exc:
-            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            raise NeuralFieldsError(f"{path}: checkpoint does not match this run ({first})") from None
+        restore_training(path, state, self.model, self.optimizer, self.parts)
         self.step, self.batch.n = int(state["step"]), int(state["n_rays"])
         self.train_seconds = float(state.get("train_seconds", 0.0))
-        torch.set_rng_state(state["rng"].cpu())
-        if "cuda_rng" in state and torch.cuda.is_available() and len(state["cuda_rng"]) == torch.cuda.device_count():
-            torch.cuda.set_rng_state_all([s.cpu() for s in state["cuda_rng"]])
-        for name, part in self.parts.items():
-            if name in state:
-                part.state.load_state_dict(state[name])
 
     def resume(self) -> bool:
         """Continue from the newest good checkpoint of the run folder; False when there is none."""
@@ -245,37 +218,16 @@ class TrainLoop:
             stats["n_samples"] = out.n_samples
         n_samples = out.n_samples
         if distributed.active():
-            stats = self.global_stats(stats)
+            stats = global_stats(stats)
             # Adapt to the ranks' mean: per-rank batch sizes must stay equal or the ranks diverge.
             n_samples = None if n_samples is None else stats["n_samples"] / distributed.world_size()
         self.batch.adapt(n_samples)
         self.step += 1
         return stats
 
-    @staticmethod
-    def global_stats(stats: dict[str, float]) -> dict[str, float]:
-        """Stats of the global batch: :data:`COUNTS` summed over ranks, other numbers averaged
-        (PSNR is the ranks' mean PSNR). Integers stay integers."""
-        keys = sorted(stats)
-        values = torch.tensor([float(stats[k]) for k in keys], dtype=torch.float64, device=distributed.device())
-        distributed.all_reduce_mean([values])
-        world = distributed.world_size()
-        merged = {}
-        for key, value in zip(keys, values.tolist()):
-            value = value * world if key in COUNTS else value
-            merged[key] = round(value) if isinstance(stats[key], int) else value
-        return merged
-
     def join_ranks(self) -> None:
-        """Start every rank from rank 0's parameters (fresh or resumed, they should agree already;
-        this makes it so on any hardware) and give ranks other than 0 their own random streams so
-        they draw different rays. Rank 0 keeps its stream: it draws what a single process would."""
-        if not distributed.active():
-            return
-        with torch.no_grad():
-            distributed.broadcast([p.data for p in self.params])
-        if distributed.rank() > 0:
-            seed_everything(distributed.rank_seed(self.settings.seed, distributed.rank(), self.step))
+        """Under torchrun: every rank starts from rank 0's parameters with a stream of its own."""
+        join_ranks(self.params, self.settings.seed, self.step)
 
     def validate(self) -> dict:
         """Validate now; the result is stamped with the step and training time and kept."""
