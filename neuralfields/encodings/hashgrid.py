@@ -22,6 +22,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..compiling import maybe_compile
+from ..errors import NeuralFieldsError
 from . import kernels
 
 PRIMES = (1, 2654435761, 805459861, 3674653429)
@@ -48,7 +49,8 @@ class HashGrid(nn.Module):
         if in_dim > len(PRIMES):
             raise ValueError(f"hash grid supports at most {len(PRIMES)} input dimensions")
         if backend not in BACKENDS:
-            raise ValueError(f"hash grid backend {backend!r}: expected one of {', '.join(BACKENDS)}")
+            raise NeuralFieldsError(f"hash grid backend {backend!r} (field.options.backend): expected one of "
+                                    f"{', '.join(BACKENDS)}")
         self.in_dim, self.n_levels, self.n_features, self.backend = in_dim, n_levels, n_features, backend
         self.out_dim = n_levels * n_features
         growth = math.exp((math.log(max_res) - math.log(base_res)) / max(n_levels - 1, 1))

@@ -108,3 +108,13 @@ def test_hash_grid_field_fits_a_2d_image():
     with torch.no_grad():
         _, rgb = field(coords)
     assert psnr(rgb.reshape(h, w, 3), image) > 30
+
+
+def test_an_unknown_backend_is_refused_in_one_line():
+    import pytest
+
+    from neuralfields.errors import NeuralFieldsError
+    from neuralfields.fields import build_field
+
+    with pytest.raises(NeuralFieldsError, match="backend 'cuda' .*expected one of auto, torch, triton"):
+        build_field("ngp", {"n_levels": 2, "log2_table": 8, "max_res": 32, "backend": "cuda"}, in_dim=3)

@@ -22,6 +22,7 @@ import torch
 
 import neuralfields
 from neuralfields.encodings import HashGrid
+from neuralfields.errors import NeuralFieldsError
 
 # name: (in_dim, n_features, table dtype, value tolerance, gradient tolerance (rtol = atol))
 CASES = {
@@ -147,7 +148,7 @@ def test_backend_choice_on_the_cpu():
     x = torch.rand(8, 3) * 2 - 1
     assert not HashGrid(3, n_levels=2, log2_table=8).uses_triton(x)  # auto: torch off CUDA
     assert not HashGrid(3, n_levels=2, log2_table=8, backend="torch").uses_triton(x)
-    with pytest.raises(ValueError, match="backend"):
+    with pytest.raises(NeuralFieldsError, match="backend"):
         HashGrid(3, backend="cuda")
 
 
