@@ -87,9 +87,19 @@ def test_baked_render_matches_the_live_field_without_querying_its_density(tiny_r
     assert not calls
     score = sum(psnr(r["rgb"], t) for r, t in zip(renders, targets)) / len(targets)
     assert score > live - 0.6, (live, score)  # this briefly trained field is foggy: the hardest case for a bake
-    # Normals and depth come through the same evaluate.
+    # Normals and depth come through the same shading path.
     out = baked.render_camera(scene.cameras, 0, outputs=("rgb", "depth", "normal"))
     assert torch.isfinite(out["normal"]).all() and torch.isfinite(out["depth"]).all()
+    # The baked sampler answers the sampler interface: it may sample wherever it placed samples,
+    # and not in most of the empty box.
+    from neuralfields.render import RayBatch
+
+    rays = RayBatch.from_pixels(scene.cameras, 0, torch.arange(0, 48 * 48, 7))
+    samples, aux = baked.sampler.sample(rays, baked.density)
+    u = baked.space(samples.midpoints(rays.origins, rays.dirs))
+    assert len(samples) > 100 and aux == {}
+    assert baked.sampler.may_sample(u, torch.ones(len(u))).all()
+    assert baked.sampler.may_sample(torch.rand(4096, 3) * 2 - 1, torch.ones(4096)).float().mean() < 0.5
 
 
 def test_bake_file_is_tied_to_its_checkpoint(tiny_run, tmp_path):
