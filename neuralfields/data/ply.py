@@ -15,8 +15,9 @@ _TYPES = {
 }
 
 
-def read_ply_points(path: Path) -> np.ndarray:
-    """Vertex positions ``[P, 3]`` float64 of a PLY file (the ``vertex`` element must come first)."""
+def read_ply_vertices(path: Path) -> np.ndarray:
+    """The ``vertex`` element of a PLY file as a structured array (one field per property, in the
+    file's order and types). The ``vertex`` element must come first, without list properties."""
     try:
         data = path.read_bytes()
     except OSError as exc:
@@ -42,17 +43,24 @@ def read_ply_points(path: Path) -> np.ndarray:
             if words[1] == "list" or words[1] not in _TYPES:
                 raise file_error(path, f"unsupported vertex property '{' '.join(words[1:])}'")
             props.append((words[2], _TYPES[words[1]]))
-    names = [n for n, _ in props]
-    if not all(axis in names for axis in "xyz"):
-        raise file_error(path, "vertices have no x, y, z properties")
+    if not props:
+        raise file_error(path, "no vertex element")
     try:
         if fmt == "ascii":
             rows = np.loadtxt(body.decode("ascii").splitlines()[:count], ndmin=2)
-            return rows[:, [names.index(a) for a in "xyz"]].astype(np.float64)
+            return np.rec.fromarrays([rows[:, i].astype(t) for i, (_, t) in enumerate(props)],
+                                     names=[n for n, _ in props]).view(np.ndarray)
         if fmt not in ("binary_little_endian", "binary_big_endian"):
             raise file_error(path, f"unknown PLY format '{fmt}'")
         order = "<" if fmt == "binary_little_endian" else ">"
-        vertices = np.frombuffer(body, dtype=np.dtype([(n, order + t) for n, t in props]), count=count)
-    except ValueError as exc:
+        return np.frombuffer(body, dtype=np.dtype([(n, order + t) for n, t in props]), count=count)
+    except (ValueError, IndexError) as exc:
         raise file_error(path, f"malformed PLY vertex data ({exc})") from None
+
+
+def read_ply_points(path: Path) -> np.ndarray:
+    """Vertex positions ``[P, 3]`` float64 of a PLY file (the ``vertex`` element must come first)."""
+    vertices = read_ply_vertices(path)
+    if not all(axis in vertices.dtype.names for axis in "xyz"):
+        raise file_error(path, "vertices have no x, y, z properties")
     return np.stack([vertices[a].astype(np.float64) for a in "xyz"], axis=1)
