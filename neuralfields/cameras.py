@@ -53,7 +53,12 @@ class Cameras:
         return ("c2w", "fx", "fy", "cx", "cy", "width", "height", "distortion")
 
     def to(self, device) -> "Cameras":
-        return Cameras(*(getattr(self, f).to(device) for f in self._fields()))
+        """The cameras on ``device``; cameras on the host read their distortion flag there first,
+        so the moved ones never ask the device."""
+        moved = Cameras(*(getattr(self, f).to(device) for f in self._fields()))
+        if self.distortion.device.type == "cpu":
+            moved.__dict__["has_distortion"] = self.has_distortion
+        return moved
 
     @functools.cached_property
     def has_distortion(self) -> bool:

@@ -161,7 +161,8 @@ class SceneModel(nn.Module):
             raise ValueError(f"unknown render outputs {unknown}; available: {', '.join(RENDER_OUTPUTS)}")
         self.field.eval()
         device = self.device
-        w, h = torch.cat([cameras.width[index:index + 1], cameras.height[index:index + 1]]).tolist()  # one host read
+        # Cameras live on the host: their size and distortion flag are read there, not from the device.
+        w, h = torch.cat([cameras.width[index:index + 1], cameras.height[index:index + 1]]).tolist()
         camera = cameras[torch.tensor([index])].to(device)
         chunk = chunk or self.render.chunk_rays
         n = w * h

@@ -17,6 +17,11 @@ Compiled hot paths run eagerly (``NEURALFIELDS_COMPILE=0``): a dispatch mode can
     python scripts/count_syncs.py --scene lego --warmup 30 --steps 20 --views 1 --json out.json
     python scripts/count_syncs.py --steps 5 --set train.max_rays=512     # any train option
 
+On a CPU the ray marcher reads its candidate counts and works in small chunks of rays (a CPU has
+no round trip to save); the counter makes it march as an accelerator does (``MarchPlan``: padded
+candidates, one chunk per batch) unless ``--cpu-plan``. Camera sizes and distortion flags are
+read from the host-resident dataset cameras; on a CPU they still show as reads.
+
 The JSON has ``train_step.total`` and ``render_view.total`` (syncs per call) with the counts by
 op and by call site.
 """
@@ -43,6 +48,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import neuralfields  # noqa: E402
 from neuralfields.cli import build_parser  # noqa: E402
 from neuralfields.cli.common import device_from  # noqa: E402
+from neuralfields.render import marching  # noqa: E402
 from neuralfields.cli.train import load_splits, resolve_config  # noqa: E402
 from neuralfields.train.scene import scene_trainer  # noqa: E402
 
@@ -198,7 +204,11 @@ def main() -> int:
     p.add_argument("--top", type=int, default=10, help="call sites shown")
     p.add_argument("--depth", type=int, default=2, help="package frames per call site")
     p.add_argument("--json", help="write the results here")
+    p.add_argument("--cpu-plan", action="store_true",
+                   help="march as a CPU does (default: as an accelerator does, whose syncs this counts)")
     opts, rest = p.parse_known_args()
+    if not opts.cpu_plan:
+        marching.MARCH_PLANS["cpu"] = marching.MARCH_PLANS["accelerator"]
     result = count(rest, opts.warmup, opts.steps, opts.views, opts.depth)
     report(f"training step ({opts.steps} after {opts.warmup})", result["train_step"], opts.top)
     if "render_view" in result:

@@ -19,19 +19,33 @@ def segment_starts(ray_indices: Tensor) -> Tensor:
     return starts
 
 
+# Fixed-point units per unit value in segment sums: exact int64 sums for totals below 2^31 (a batch
+# of 16M samples at the largest thickness compositing passes, TAU_MAX).
+FIXED_POINT = float(1 << 32)
+# Beyond this thickness float32 has no transparency left (exp(-128) is 0): clamping changes no
+# value or gradient, keeps one infinite density from turning sums into NaN and bounds the totals.
+TAU_MAX = 128.0
+
+
 def exclusive_segment_cumsum(values: Tensor, ray_indices: Tensor) -> Tensor:
     """``[S]`` sum of the values before each sample within its ray.
 
-    One global cumulative sum in float64 minus the running total at each ray's first sample:
-    float32 would lose precision over tens of thousands of samples.
+    One global cumulative sum minus the running total at each ray's first sample. In float32 that
+    total would swamp a ray's own sum over tens of thousands of samples, and float64 is slow or
+    missing on many accelerators, so the value is summed in int64 fixed point (exact, 2^-32 per
+    value); the gradient, which needs no such care, flows through the float32 sum.
     """
     if values.numel() == 0:
         return values
-    v64 = values.double()
-    inclusive = torch.cumsum(v64, 0)
-    exclusive = inclusive - v64
-    # The running total at the segment start, propagated to every sample of the segment.
-    return (exclusive - exclusive[segment_first(ray_indices)]).to(values.dtype)
+    first = segment_first(ray_indices)
+    fixed = torch.round(values.detach() * FIXED_POINT).long()
+    before = torch.cumsum(fixed, 0) - fixed
+    exact = (before - before.index_select(0, first)).to(values.dtype) / FIXED_POINT
+    if not values.requires_grad:
+        return exact
+    approx = torch.cumsum(values, 0) - values
+    approx = approx - approx.index_select(0, first)
+    return approx + (exact - approx).detach()
 
 
 def segment_first(ray_indices: Tensor) -> Tensor:
@@ -42,7 +56,7 @@ def segment_first(ray_indices: Tensor) -> Tensor:
 
 def render_weights(t_starts: Tensor, t_ends: Tensor, sigmas: Tensor, ray_indices: Tensor) -> tuple[Tensor, Tensor, Tensor]:
     """Weights, transmittance and alphas ``[S]`` of packed samples."""
-    tau = (sigmas * (t_ends - t_starts)).clamp(max=1e4)  # one infinite density must not turn the cumsum into NaN
+    tau = (sigmas * (t_ends - t_starts)).clamp(max=TAU_MAX)
     transmittance = torch.exp(-exclusive_segment_cumsum(tau, ray_indices))
     alphas = 1.0 - torch.exp(-tau)
     return transmittance * alphas, transmittance, alphas
@@ -51,7 +65,7 @@ def render_weights(t_starts: Tensor, t_ends: Tensor, sigmas: Tensor, ray_indices
 def dense_weights(edges: Tensor, sigma: Tensor) -> Tensor:
     """Rendering weights ``[R, K]`` of densities ``sigma [R, K]`` on intervals with ``edges [R, K + 1]``
     (every ray the same count of samples: the proposal sampler's histograms)."""
-    tau = (sigma * (edges[:, 1:] - edges[:, :-1])).clamp(max=1e4)
+    tau = (sigma * (edges[:, 1:] - edges[:, :-1])).clamp(max=TAU_MAX)
     before = torch.cumsum(tau, dim=-1) - tau
     return torch.exp(-before) * (1.0 - torch.exp(-tau))
 

@@ -1,10 +1,17 @@
 """Ray marching through the occupancy grid into packed samples (pure PyTorch).
 
-Candidate intervals follow one global sequence of distances: uniform steps of ``step_size``,
-or with ``cone_angle > 0`` steps ``clamp(t * cone_angle, step_size, max_step)`` that grow with
-distance as in Instant-NGP. Each ray keeps the candidates inside its slab interval with the
-scene box whose midpoint lies in an occupied cell. Training jitters each ray's sequence by a
-random fraction of a step so that the field sees continuous positions.
+Candidate intervals follow one global sequence of distances from ``near``: uniform steps of
+``step_size``, or with ``cone_angle > 0`` steps ``clamp(t * cone_angle, step_size, max_step)``
+that grow with distance as in Instant-NGP (a table of edges computed once on the host). Each ray
+takes the intervals whose midpoint lies inside its slab interval with the scene box (or between
+``near`` and ``far``) and in an occupied cell. Training shifts each ray's sequence by a random
+fraction of a step so that the field sees continuous positions.
+
+Host round trips are counted, not hidden: a GPU waits whenever the host reads a size. Marching
+reads one per chunk of rays on an accelerator (how many candidates are occupied; two on a CPU,
+which also reads how many there are: :class:`MarchPlan`) and pruning two more;
+everything else (ranks, compaction, transmittance) stays on the device as cumulative sums and
+``nonzero_static`` of sizes already read. On an accelerator a training batch is one chunk.
 """
 
 from __future__ import annotations
@@ -18,6 +25,31 @@ from torch import Tensor
 
 from .compositing import render_weights, segment_first
 from .occupancy import OccupancyGrid
+
+
+
+@dataclass
+class MarchPlan:
+    """How candidates are enumerated on a kind of device.
+
+    ``dense``: every ray gets the most candidate slots any ray can need, invalid ones masked, so the
+    host never reads how many there are (an accelerator has memory to spare and a round trip to
+    save); otherwise exactly each ray's own count (a CPU has no round trip to save and less to
+    spend). ``chunk_candidates``: candidates per chunk of rays; on an accelerator a training batch
+    is one chunk, so its host reads stay at one; a CPU runs faster on chunks that fit its caches.
+    """
+
+    dense: bool
+    chunk_candidates: int
+
+
+# ``scripts/count_syncs.py`` counts a CPU run with the accelerator's plan.
+MARCH_PLANS = {"cpu": MarchPlan(dense=False, chunk_candidates=1 << 18),
+               "accelerator": MarchPlan(dense=True, chunk_candidates=1 << 26)}
+# Pruning queries the first samples of every ray, then the rest of the rays still transparent:
+# behind a surface most occupied samples need no query. Two phases keep the host reads fixed;
+# with 32 samples in the first they cost the same CPU time as doubling phases did.
+FIRST_PHASE = 32
 
 
 @dataclass
@@ -46,10 +78,19 @@ class PackedSamples:
     def midpoints(self, origins: Tensor, dirs: Tensor) -> Tensor:
         """World positions ``[S, 3]`` of the interval midpoints."""
         t = (self.t_starts + self.t_ends)[:, None] * 0.5
-        return origins[self.ray_indices] + dirs[self.ray_indices] * t
+        return origins.index_select(0, self.ray_indices) + dirs.index_select(0, self.ray_indices) * t
 
     def select(self, keep: Tensor) -> "PackedSamples":
-        return PackedSamples(self.ray_indices[keep], self.t_starts[keep], self.t_ends[keep], self.n_rays)
+        """The samples at ``keep``: int64 indices (in order) or a bool mask ``[S]``."""
+        if keep.dtype == torch.bool:
+            return PackedSamples(self.ray_indices[keep], self.t_starts[keep], self.t_ends[keep], self.n_rays)
+        return PackedSamples(self.ray_indices.index_select(0, keep), self.t_starts.index_select(0, keep),
+                             self.t_ends.index_select(0, keep), self.n_rays)
+
+    @staticmethod
+    def cat(parts: list["PackedSamples"], n_rays: int) -> "PackedSamples":
+        return PackedSamples(torch.cat([p.ray_indices for p in parts]), torch.cat([p.t_starts for p in parts]),
+                             torch.cat([p.t_ends for p in parts]), n_rays)
 
 
 def ray_aabb(origins: Tensor, dirs: Tensor, aabb: Tensor) -> tuple[Tensor, Tensor]:
@@ -74,15 +115,33 @@ def step_sequence(t_min: float, t_max: float, step_size: float, cone_angle: floa
     return torch.tensor(edges, dtype=torch.float32, device=device)
 
 
-def march(grid: OccupancyGrid, origins: Tensor, dirs: Tensor, near: float, step_size: float,
-          cone_angle: float = 0.0, jitter: bool = False, chunk: int = 1024, max_steps: int = 4096,
-          far: float | None = None, to_grid: Callable[[Tensor], Tensor] | None = None) -> PackedSamples:
-    """Packed samples in occupied space for rays ``origins, dirs [R, 3]``.
+def exclusive_cumsum(counts: Tensor) -> Tensor:
+    return torch.cumsum(counts, 0) - counts
 
-    By default the grid lies in world space and rays are clipped to its box. For unbounded
-    scenes the grid covers a contracted space: every ray runs from ``near`` to ``far`` and
-    candidate points go through ``to_grid`` (world -> grid coordinates) before the lookup;
-    steps then grow with distance without bound.
+
+def nonzero_count(mask: Tensor, count: int) -> Tensor:
+    """``[count]`` indices of the True entries of ``mask`` whose count the host already read."""
+    return torch.nonzero_static(mask, size=count)[:, 0]
+
+
+def march(grid: OccupancyGrid, origins: Tensor, dirs: Tensor, near: float, step_size: float,
+          jitter: bool = False, edges: Tensor | None = None, far: float | None = None,
+          to_grid: Callable[[Tensor], Tensor] | None = None, max_steps: int = 4096) -> PackedSamples:
+    """Packed samples in occupied space for rays ``origins, dirs [R, 3]`` (see :func:`march_counted`)."""
+    return march_counted(grid, origins, dirs, near, step_size, jitter, edges, far, to_grid, max_steps)[0]
+
+
+def march_counted(grid: OccupancyGrid, origins: Tensor, dirs: Tensor, near: float, step_size: float,
+                  jitter: bool = False, edges: Tensor | None = None, far: float | None = None,
+                  to_grid: Callable[[Tensor], Tensor] | None = None, max_steps: int = 4096,
+                  prefix: int = 0) -> tuple[PackedSamples, int]:
+    """Packed samples in occupied space, and how many of them are among their ray's first ``prefix``.
+
+    ``edges [K + 1]`` (host-made, on the rays' device) are the cone-angle sequence; None means
+    uniform steps of ``step_size`` from ``near``. By default the grid lies in world space and rays
+    are clipped to its box. For unbounded scenes the grid covers a contracted space: every ray runs
+    from ``near`` to ``far`` and candidate points go through ``to_grid`` (world -> grid
+    coordinates) before the lookup. At most ``max_steps`` candidates per ray.
     """
     n_rays = origins.shape[0]
     if far is None:
@@ -91,81 +150,133 @@ def march(grid: OccupancyGrid, origins: Tensor, dirs: Tensor, near: float, step_
     else:
         t_in = torch.full((n_rays,), float(near), device=origins.device)
         t_out = torch.full_like(t_in, float(far))
-    hit = t_out > t_in
-    empty = torch.zeros(0, dtype=torch.long, device=origins.device)
-    if not hit.any():
-        return PackedSamples(empty, empty.float(), empty.float(), n_rays)
-    max_step = 1e10 if cone_angle <= 0 or far is not None else step_size * 64
-    edges = step_sequence(t_in[hit].min().item(), t_out[hit].max().item(), step_size, cone_angle, max_step,
-                          max_steps, origins.device)
-    widths = edges[1:] - edges[:-1]  # [K]
-    parts_ray, parts_t0, parts_t1 = [], [], []
-    for start in range(0, n_rays, chunk):
-        sl = slice(start, min(start + chunk, n_rays))
-        o, d, lo, hi = origins[sl], dirs[sl], t_in[sl], t_out[sl]
-        inside = hi > lo
-        if not inside.any():
-            continue
-        # Only the steps that this chunk's rays can use: neighbouring pixels span a narrow range.
-        k0 = max(int(torch.searchsorted(edges, lo[inside].min(), right=True)) - 1, 0)
-        k1 = min(int(torch.searchsorted(edges, hi[inside].max())), len(widths))
-        shift = torch.rand(o.shape[0], 1, device=o.device) if jitter else torch.zeros(o.shape[0], 1, device=o.device)
-        t0 = edges[None, k0:k1] + shift * widths[None, k0:k1]  # [r, K']
-        t1 = t0 + widths[None, k0:k1]
-        mid = (t0 + t1) * 0.5
-        candidate = (mid > lo[:, None]) & (mid < hi[:, None])
-        rows, cols = candidate.nonzero(as_tuple=True)
-        pts = o[rows] + d[rows] * mid[rows, cols, None]
-        occupied = grid.lookup(pts if to_grid is None else to_grid(pts))
-        rows, cols = rows[occupied], cols[occupied]
-        parts_ray.append(rows + start)
-        parts_t0.append(t0[rows, cols])
-        parts_t1.append(t1[rows, cols])
-    if not parts_ray:
-        return PackedSamples(empty, empty.float(), empty.float(), n_rays)
-    return PackedSamples(torch.cat(parts_ray), torch.cat(parts_t0), torch.cat(parts_t1), n_rays)
+    shift = torch.rand(n_rays, device=origins.device) if jitter else torch.zeros(n_rays, device=origins.device)
+    if edges is None:
+        # Interval k is near + (k + shift) * step + [0, step]; its midpoint lies in (t_in, t_out)
+        # for k in [k_lo, k_hi).
+        k_lo = torch.floor((t_in - near) / step_size - shift - 0.5) + 1
+        k_hi = torch.ceil((t_out - near) / step_size - shift - 0.5)
+    else:
+        last = edges.shape[0] - 1
+        # A shifted interval's midpoint can pass the next edge: start one interval early.
+        k_lo = (torch.searchsorted(edges, t_in.contiguous(), right=True) - 2).clamp(0, last)
+        k_hi = torch.searchsorted(edges, t_out.contiguous()).clamp(0, last)
+    counts = (k_hi - k_lo).clamp(0, max_steps).long()
+    counts = torch.where(t_out > t_in, counts, torch.zeros_like(counts))
+    # The most candidates a ray can have, known on the host: a chord of the box spans at most its
+    # diagonal and no step is shorter than ``step_size``; rays to ``far`` take the whole sequence.
+    if far is None:
+        per_ray = int(math.ceil(grid.diagonal / step_size)) + 2
+    else:
+        per_ray = edges.shape[0] - 1 if edges is not None else int(math.ceil((far - near) / step_size)) + 2
+    per_ray = min(max_steps, per_ray)
+    plan = MARCH_PLANS["cpu" if origins.device.type == "cpu" else "accelerator"]
+    rays_per_chunk = max(1, plan.chunk_candidates // per_ray)
+    parts, n_prefix = [], 0
+    for start in range(0, n_rays, rays_per_chunk):
+        sl = slice(start, min(start + rays_per_chunk, n_rays))
+        part, n = _march_chunk(grid, origins[sl], dirs[sl], t_in[sl], t_out[sl], shift[sl], k_lo[sl].long(),
+                               counts[sl], near, step_size, edges, to_grid, prefix, per_ray if plan.dense else 0)
+        part.ray_indices += start
+        parts.append(part)
+        n_prefix += n
+    if len(parts) == 1:
+        parts[0].n_rays = n_rays
+        return parts[0], n_prefix
+    return PackedSamples.cat(parts, n_rays), n_prefix
+
+
+def _march_chunk(grid: OccupancyGrid, origins: Tensor, dirs: Tensor, t_in: Tensor, t_out: Tensor, shift: Tensor,
+                 k_lo: Tensor, counts: Tensor, near: float, step_size: float, edges: Tensor | None,
+                 to_grid: Callable[[Tensor], Tensor] | None, prefix: int, slots: int) -> tuple[PackedSamples, int]:
+    """One chunk of :func:`march_counted`: enumerate every ray's candidates (``counts [r]`` from
+    step ``k_lo [r]``), look them all up at once, keep the occupied ones. With ``slots > 0`` each
+    ray gets that many candidate slots (one host read: how many are occupied); otherwise exactly
+    its own (two)."""
+    device, r = origins.device, origins.shape[0]
+    if slots:
+        ray = torch.arange(r, device=device).repeat_interleave(slots, output_size=r * slots)
+        first = ray * slots
+        local = torch.arange(slots, device=device).repeat(r)
+        valid = local < counts.index_select(0, ray)
+    else:
+        total = int(counts.sum())
+        if total == 0:
+            empty = torch.zeros(0, dtype=torch.long, device=device)
+            return PackedSamples(empty, empty.float(), empty.float(), r), 0
+        ray = torch.repeat_interleave(torch.arange(r, device=device), counts, output_size=total)
+        first = exclusive_cumsum(counts).index_select(0, ray)  # each candidate's ray's first candidate
+        local = torch.arange(total, device=device) - first  # candidate number within its ray
+        valid = None
+    if edges is None:
+        start = near + (k_lo.to(shift.dtype) + shift) * step_size  # [r] each ray's first interval
+        t0 = start.index_select(0, ray) + local.to(start.dtype) * step_size
+        width = torch.full_like(t0, step_size)
+    else:
+        k = k_lo.index_select(0, ray) + local
+        if valid is not None:
+            k = k.clamp_max(edges.shape[0] - 2)  # masked slots past the table
+        width = (edges[1:] - edges[:-1]).index_select(0, k)
+        t0 = edges.index_select(0, k) + shift.index_select(0, ray) * width
+    mid = t0 + 0.5 * width
+    if to_grid is None and grid.levels == 1 and edges is None:
+        # The common case, in the grid's own units: every midpoint lies inside the box.
+        o, d = grid.cell_rays(origins, dirs)
+        occupied = grid.lookup_cells(torch.addcmul(o.index_select(0, ray), d.index_select(0, ray), mid[:, None]))
+    else:
+        points = torch.addcmul(origins.index_select(0, ray), dirs.index_select(0, ray), mid[:, None])
+        occupied = grid.lookup(points if to_grid is None else to_grid(points))
+    if edges is not None:  # the table's range is approximate at both ends
+        occupied &= (mid > t_in.index_select(0, ray)) & (mid < t_out.index_select(0, ray))
+    if valid is not None:
+        occupied &= valid
+    taken = torch.cumsum(occupied, 0)
+    before = taken - occupied.long()  # occupied candidates before each one
+    rank = before - before.index_select(0, first)  # ... within its own ray
+    if len(occupied) == 0:
+        return PackedSamples(ray, mid[:0], mid[:0], r), 0
+    n_occupied, n_prefix = torch.stack([taken[-1], (occupied & (rank < prefix)).sum()]).tolist()
+    keep = nonzero_count(occupied, n_occupied)
+    t0 = t0.index_select(0, keep)
+    return PackedSamples(ray.index_select(0, keep), t0, t0 + width.index_select(0, keep), r), n_prefix
 
 
 @torch.no_grad()
 def prune_samples(samples: PackedSamples, sigma_fn: Callable[[PackedSamples], Tensor], early_stop_eps: float = 1e-4,
-                  alpha_threshold: float = 0.0, first_phase: int = 16) -> PackedSamples:
+                  alpha_threshold: float = 0.0, first_phase: int = FIRST_PHASE,
+                  n_first: int | None = None) -> PackedSamples:
     """Drop samples hidden behind opaque matter or nearly transparent, using a no-grad density pass.
 
     This is how the trainer spends its backward pass only on samples that shape the image.
-    Densities are queried front to back in phases (the first ``first_phase`` samples of every
-    ray, then twice as many, ...), and a ray whose transmittance has fallen below
-    ``early_stop_eps`` is not queried further: behind a surface most of a ray's occupied samples
-    would otherwise be evaluated for nothing. The kept set is the same as one pass over all.
+    Densities are queried in two phases: the first ``first_phase`` samples of every ray (``n_first``
+    of them when the caller already counted them: :func:`march_counted`), then the rest of the rays
+    whose transmittance is still above ``early_stop_eps``. The kept set is the same as one pass
+    over all samples would keep.
     """
     if len(samples) == 0 or (early_stop_eps <= 0 and alpha_threshold <= 0):
         return samples
     ray = samples.ray_indices
+    dt = samples.t_ends - samples.t_starts
     if early_stop_eps <= 0:
         sigmas = sigma_fn(samples)
         evaluated = torch.ones_like(ray, dtype=torch.bool)
     else:
-        rank = sample_ranks(ray)
+        first = sample_ranks(ray) < first_phase
+        if n_first is None:
+            n_first = int(first.sum())
         sigmas = torch.zeros(len(samples), device=ray.device)
-        evaluated = torch.zeros(len(samples), dtype=torch.bool, device=ray.device)
-        tau = torch.zeros(samples.n_rays, dtype=torch.float64, device=ray.device)
-        tau_stop = -math.log(early_stop_eps)
-        lo, width, last = 0, first_phase, int(rank.max())
-        while lo <= last:
-            chosen = (rank >= lo) & (rank < lo + width)
-            if lo > 0:
-                chosen &= (tau < tau_stop)[ray]
-            idx = chosen.nonzero().squeeze(1)
-            if idx.numel() == 0:
-                break  # every ray still holding samples has stopped
-            part = samples.select(idx)
-            sigma = sigma_fn(part)
-            sigmas[idx] = sigma
-            evaluated[idx] = True
-            tau.index_add_(0, part.ray_indices, (sigma * (part.t_ends - part.t_starts)).double())
-            lo, width = lo + width, width * 2
+        idx = nonzero_count(first, n_first)
+        sigmas.index_copy_(0, idx, sigma_fn(samples.select(idx)).to(sigmas.dtype))
+        tau = torch.zeros(samples.n_rays, device=ray.device).index_add_(0, ray, sigmas * dt)
+        second = ~first & (tau < -math.log(early_stop_eps)).index_select(0, ray)
+        n_second = int(second.sum())
+        if n_second:
+            idx = nonzero_count(second, n_second)
+            sigmas.index_copy_(0, idx, sigma_fn(samples.select(idx)).to(sigmas.dtype))
+        evaluated = first | second
     _, transmittance, alphas = render_weights(samples.t_starts, samples.t_ends, sigmas, ray)
     keep = evaluated & (transmittance > early_stop_eps) & (alphas >= alpha_threshold)
-    return samples.select(keep)
+    return samples.select(nonzero_count(keep, int(keep.sum())))
 
 
 def sample_ranks(ray_indices: Tensor) -> Tensor:

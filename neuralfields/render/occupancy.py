@@ -40,6 +40,7 @@ class OccupancyGrid(nn.Module):
         self.register_buffer("binary", torch.ones(levels, n, dtype=torch.bool))
         self.register_buffer("hidden", self._hidden_cells())  # cells covered by a finer level
         self.register_buffer("updates", torch.zeros((), dtype=torch.long))
+        self.diagonal = float((aabb[1] - aabb[0]).norm())  # on the host: marching sizes chunks with it
 
     def _hidden_cells(self) -> Tensor:
         hidden = torch.zeros(self.levels, self.resolution**3, dtype=torch.bool)
@@ -66,17 +67,33 @@ class OccupancyGrid(nn.Module):
 
     def lookup(self, x: Tensor) -> Tensor:
         """``[N]`` bool: is the cell containing world point ``x [N, 3]`` occupied (False outside the box)."""
+        r = self.resolution
+        if self.levels == 1:
+            cells = (x - self.level_min[0]) * (r / self.level_size[0])
+            inside = (cells - r / 2).abs().amax(-1) <= r / 2
+            return inside & self.lookup_cells(cells)
         centre = self.level_min[-1] + self.level_size[-1] / 2
         rel = ((x - centre) / (self.level_size[-1] / 2)).abs().amax(-1)  # 1 at the scene box surface
         # Finest level containing the point: level l covers rel < 2^(l - L + 1).
         level = torch.clamp(torch.ceil(torch.log2(rel.clamp_min(1e-12))) + self.levels - 1, min=0).long()
         inside = level < self.levels
         level = level.clamp_max(self.levels - 1)
-        unit = (x - self.level_min[level]) / self.level_size[level]
-        ijk = (unit * self.resolution).long().clamp(0, self.resolution - 1)
-        r = self.resolution
+        unit = (x - self.level_min.index_select(0, level)) / self.level_size.index_select(0, level)
+        ijk = (unit * r).long().clamp_(0, r - 1)
         flat = ijk[:, 0] + r * (ijk[:, 1] + r * ijk[:, 2])
-        return inside & self.binary[level, flat]
+        return inside & self.binary.view(-1).index_select(0, level * r**3 + flat)
+
+    def lookup_cells(self, cells: Tensor) -> Tensor:
+        """``[N]`` bool for points ``cells [N, 3]`` in cell units of a one-level grid (``0..resolution``
+        across the box; points outside count as the nearest boundary cell)."""
+        r = self.resolution
+        ijk = cells.long().clamp_(0, r - 1)
+        return self.binary[0].index_select(0, ijk[:, 0] + r * (ijk[:, 1] + r * ijk[:, 2]))
+
+    def cell_rays(self, origins: Tensor, dirs: Tensor) -> tuple[Tensor, Tensor]:
+        """Rays ``[R, 3]`` in a one-level grid's cell units: ``origins + t dirs`` is the point at ``t``."""
+        scale = self.resolution / self.level_size[0]
+        return (origins - self.level_min[0]) * scale, dirs * scale
 
     @torch.no_grad()
     def update(self, density_fn: Callable[[Tensor], Tensor], step_size: float, warmup: bool = False,

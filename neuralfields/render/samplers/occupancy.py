@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
-from ..marching import PackedSamples, march, prune_samples, step_sequence
+from ..marching import FIRST_PHASE, PackedSamples, march_counted, prune_samples, step_sequence
 from ..occupancy import OccupancyGrid, cascade_levels
 from ..rays import RayBatch
 from . import SAMPLERS, DensityFn
@@ -77,6 +77,12 @@ class OccupancySampler(nn.Module):
         # Steps must grow with distance to reach ``far``: the cone angle of instant-ngp's large scenes.
         self.cone_angle = c.cone_angle or (1 / 256 if self.unbounded else 0.0)
         self.step_size = c.render_step_size or diagonal / c.samples_per_diagonal
+        # Steps that grow with distance come from one table of edges made once on the host.
+        edges = None
+        if self.cone_angle > 0:
+            max_step = 1e10 if self.unbounded else self.step_size * 64
+            edges = step_sequence(near, self.far if self.unbounded else 1e10, self.step_size, self.cone_angle, max_step)
+        self.register_buffer("edges", edges, persistent=False)
         # The grid thresholds density x a fixed reference step (Instant-NGP's diagonal / 1024),
         # so what counts as empty does not change when a preset renders with coarser steps.
         self.occupancy_step = diagonal / 1024
@@ -103,13 +109,15 @@ class OccupancySampler(nn.Module):
                prune: bool = True) -> tuple[PackedSamples, dict]:
         """Packed samples in occupied space; with ``prune`` a no-grad density pass drops hidden ones."""
         c = self.settings
-        samples = march(self.grid, rays.origins, rays.dirs, self.near, self.step_size, self.cone_angle, training,
-                        far=self.far, to_grid=self.space if self.unbounded else None)
-        if prune and (c.early_stop_eps > 0 or c.alpha_threshold > 0):
+        pruning = prune and (c.early_stop_eps > 0 or c.alpha_threshold > 0)
+        samples, n_first = march_counted(self.grid, rays.origins, rays.dirs, self.near, self.step_size, training,
+                                         self.edges, self.far, self.space if self.unbounded else None,
+                                         prefix=FIRST_PHASE if pruning else 0)
+        if pruning:
             def sigma_fn(part: PackedSamples) -> Tensor:
                 return density_fn(part.midpoints(rays.origins, rays.dirs), rays.sample_times(part.ray_indices))
 
-            samples = prune_samples(samples, sigma_fn, c.early_stop_eps, c.alpha_threshold)
+            samples = prune_samples(samples, sigma_fn, c.early_stop_eps, c.alpha_threshold, FIRST_PHASE, n_first)
         return samples, {}
 
     def grid_density(self, density_fn: DensityFn):
