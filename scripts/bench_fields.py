@@ -36,6 +36,7 @@ sys.path.insert(0, str(ROOT))
 
 from neuralfields.config import load_preset  # noqa: E402
 from neuralfields.fields import FIELDS, build_field, resolved_options  # noqa: E402
+from neuralfields.fields.budget import fit_to_budget  # noqa: E402
 from neuralfields.fit.image import FitConfig, fit_image  # noqa: E402
 from neuralfields.fit.io import collapse_grey, read_signal_image, resize_longest  # noqa: E402
 
@@ -75,33 +76,13 @@ SCENE_ENTRIES = {
 CAM_PAPER = {"FFN (Fourier features + ReLU MLP)": 30.30, "FFN + CAM": 32.21}
 
 
-def set_path(options: dict, path: tuple[str, ...], value) -> dict:
-    out = copy.deepcopy(options)
-    target = out
-    for key in path[:-1]:
-        target = target.setdefault(key, {})
-    target[path[-1]] = value
-    return out
-
-
 def count_2d(field: str, options: dict, channels: int) -> int:
     return build_field(field, options, in_dim=2, view_dependent=False, out_dim=channels).num_parameters
 
 
 def fit_budget(field: str, options: dict, knob: tuple[str, ...], budget: int, channels: int) -> tuple[dict, int]:
-    """Largest knob value whose field stays within ``budget`` parameters (binary search)."""
-    values = list(KNOB_RANGES[knob[-1]])
-    lo, hi = 0, len(values) - 1
-    if count_2d(field, set_path(options, knob, values[0]), channels) > budget:
-        return set_path(options, knob, values[0]), count_2d(field, set_path(options, knob, values[0]), channels)
-    while lo < hi:
-        mid = (lo + hi + 1) // 2
-        if count_2d(field, set_path(options, knob, values[mid]), channels) <= budget:
-            lo = mid
-        else:
-            hi = mid - 1
-    chosen = set_path(options, knob, values[lo])
-    return chosen, count_2d(field, chosen, channels)
+    """Largest knob value whose field stays within ``budget`` parameters."""
+    return fit_to_budget(lambda opts: count_2d(field, opts, channels), options, knob, list(KNOB_RANGES[knob[-1]]), budget)
 
 
 def load_images(names: list[str], size: int, data: Path) -> dict[str, np.ndarray]:

@@ -43,7 +43,7 @@ def test_the_loop_and_the_trainers_probe_nothing():
     with a default, in the loop, the scene model or any trainer."""
     probing = re.compile(r"\bhasattr\(|\bgetattr\([^()]*,[^()]*,")
     files = [*(PACKAGE / "loop").glob("*.py"), PACKAGE / "scene_model.py", PACKAGE / "train" / "scene.py",
-             PACKAGE / "distill" / "pvd.py", PACKAGE / "fit" / "image.py"]
+             PACKAGE / "distill" / "pvd.py", PACKAGE / "fit" / "fitting.py"]
     found = [f"{p.name}:{i + 1}" for p in files for i, line in enumerate(p.read_text().splitlines())
              if probing.search(line)]
     assert not found, found
@@ -61,7 +61,7 @@ def test_one_factory_builds_every_run():
     constructs a ``TrainLoop``."""
     builders = [p.relative_to(PACKAGE).as_posix() for p, text in sources(PACKAGE).items() if "TrainLoop(" in text]
     assert builders == ["loop/build.py"], builders
-    for trainer in ("train/scene.py", "distill/pvd.py", "fit/image.py"):
+    for trainer in ("train/scene.py", "distill/pvd.py", "fit/fitting.py"):
         assert "make_loop(" in (PACKAGE / trainer).read_text(), trainer
 
 

@@ -165,11 +165,14 @@ Modulate = Callable[[int, Tensor], Tensor]
 """``modulate(layer, u) -> u``: rescales and shifts hidden layer ``layer``'s pre-activation ``u [N, width]``."""
 
 
-def run_stack(linears: Iterable[nn.Linear], h: Tensor, activation: Callable[[Tensor], Tensor],
+def run_stack(linears: Iterable[nn.Linear], h: Tensor,
+              activation: Callable[[Tensor], Tensor] | Sequence[Callable[[Tensor], Tensor]],
               scales: Sequence[float] | None = None, skips: Collection[int] = (), modulate: Modulate | None = None,
               first_site: int = 0, record: list | None = None) -> Tensor:
     """``h [N, in_dim] -> [N, hidden]``: per layer ``u = scale * linear(x)``, ``modulate(first_site + i, u)``,
-    ``activation(u)``; layers in ``skips`` (except the first) also read ``h``; ``record`` collects every ``u``."""
+    ``activation(u)`` (one for all layers, or one per layer); layers in ``skips`` (except the first) also
+    read ``h``; ``record`` collects every ``u``."""
+    activations = activation if isinstance(activation, Sequence) else None
     x = h
     for i, linear in enumerate(linears):
         if i in skips and i > 0:
@@ -180,7 +183,7 @@ def run_stack(linears: Iterable[nn.Linear], h: Tensor, activation: Callable[[Ten
             u = modulate(first_site + i, u)
         if record is not None:
             record.append(u)
-        x = activation(u)
+        x = activation(u) if activations is None else activations[i](u)
     return x
 
 

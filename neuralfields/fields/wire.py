@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from functools import partial
 
 import torch
 from torch import Tensor, nn
@@ -45,18 +46,33 @@ from .mlp_field import MLPField, MLPFieldConfig
 class GaborOptions:
     omega: float = 20.0  # omega0: frequency of the Gabor sinusoid
     sigma: float = 10.0  # sigma0: inverse width of the Gaussian window
+    # First layer's omega0 (None: omega). WIRE's code has one for the first layer and one for the
+    # others; a dense 1D signal (audio) needs a first layer far faster than the hidden ones.
+    first_omega: float | None = None
+
+
+def gabor(u: Tensor, ratio: float) -> Tensor:
+    """``cos(u) exp(-(ratio u)^2)``: the real Gabor wavelet of ``u = omega0 z`` with ``ratio = sigma0 / omega0``."""
+    return torch.cos(u) * torch.exp(-(ratio * u).square())
 
 
 @register_backbone("wire", GaborOptions)
 class RealGaborBackbone(LayeredBackbone):
-    """Layers ``cos(u) exp(-(sigma0/omega0 u)^2)`` with ``u = omega0 (W x + b)``."""
+    """Layers ``cos(u) exp(-(sigma0/omega0 u)^2)`` with ``u = omega0 (W x + b)`` (the first
+    layer's omega0 may differ; its window keeps the width ``1/sigma0`` in ``z``, as in WIRE)."""
 
     def __init__(self, in_dim: int, hidden: int, layers: int, skips: list[int], options: GaborOptions):
         super().__init__(in_dim, hidden, layers, skips, scale=options.omega)
-        self.ratio = options.sigma / options.omega
+        first = options.omega if options.first_omega is None else options.first_omega
+        self.scales = [first] + self.scales[1:]
+        self.ratios = [options.sigma / scale for scale in self.scales]
+        self.activations = [partial(gabor, ratio=ratio) for ratio in self.ratios]
 
     def activation(self, u: Tensor) -> Tensor:
-        return torch.cos(u) * torch.exp(-(self.ratio * u).square())
+        return gabor(u, self.ratios[-1])
+
+    def forward(self, h: Tensor, modulate: Modulate | None = None, record: list | None = None) -> Tensor:
+        return run_stack(self.linears, h, self.activations, self.scales, self.skips, modulate, record=record)
 
 
 class ComplexLinear(nn.Module):
@@ -101,6 +117,7 @@ def modulate_complex(modulate: Modulate, site: int, ur: Tensor, ui: Tensor) -> t
 class ComplexWaveletOptions:
     omega: float = 20.0  # omega0 of the complex Gabor wavelet
     sigma: float = 10.0  # sigma0 of the complex Gabor wavelet
+    first_omega: float | None = None  # the first band-pass layer's omega0 (None: omega), as in ``wire``
     lowpass_fraction: float = 0.25  # share of the hidden width given to the low-pass path (0: no split)
     lowpass_sigma: float = 2.0  # inverse width s of the low-pass Gaussian exp(-(s z)^2)
 
@@ -141,11 +158,12 @@ class ComplexWaveletBackbone(Backbone):
     def forward(self, h: Tensor, modulate: Modulate | None = None) -> Tensor:
         o = self.opts
         ratio = o.sigma / o.omega
-        ur = o.omega * self.band_first(h)
+        first = o.omega if o.first_omega is None else o.first_omega
+        ur = first * self.band_first(h)
         ui = torch.zeros_like(ur)
         if modulate is not None:
             ur, ui = modulate_complex(modulate, 0, ur, ui)
-        re, im = complex_gabor(ur, ui, ratio)
+        re, im = complex_gabor(ur, ui, o.sigma / first)
         for i, linear in enumerate(self.band_hidden, start=1):
             if i in self.skips:
                 re, im = torch.cat([re, h], dim=-1), torch.cat([im, torch.zeros_like(h)], dim=-1)

@@ -29,13 +29,14 @@ class StepDecay:
 
 
 class ExponentialDecay:
-    """Exponential decay from 1 at step 0 to ``final`` at the last step."""
+    """Exponential decay from 1 at step 0 to ``final`` at the last step (or, with a time budget,
+    at its end if that comes first: :func:`run_progress`)."""
 
-    def __init__(self, steps: int, final: float):
-        self.steps, self.final = steps, final
+    def __init__(self, steps: int, final: float, time_budget: float | None = None):
+        self.steps, self.final, self.time_budget = steps, final, time_budget
 
     def __call__(self, step: int, seconds: float = 0.0) -> float:
-        return self.final ** (step / max(self.steps - 1, 1))
+        return self.final ** run_progress(step, self.steps - 1, seconds, self.time_budget)
 
 
 @dataclass
