@@ -99,6 +99,18 @@ def one_thread():
         yield
 
 
+def ngp_copy(demo_dir: Path, folder: Path, split: str = "test") -> Path:
+    """The demo scene's ``split`` views as an instant-ngp folder (a ``transforms.json`` alone)."""
+    meta = json.loads((demo_dir / f"transforms_{split}.json").read_text())
+    folder.mkdir(parents=True)
+    for i, frame in enumerate(meta["frames"]):
+        src = demo_dir / f"{frame['file_path']}.png"
+        shutil.copy(src, folder / f"{i:03d}.png")
+        frame["file_path"] = f"{i:03d}.png"
+    (folder / "transforms.json").write_text(json.dumps(meta))
+    return folder
+
+
 def assert_one_line_error(fn, *needles, error: type | None = None):
     """``fn()`` raises a one-line ``error`` (default :class:`NeuralFieldsError`) containing every needle."""
     from neuralfields.errors import NeuralFieldsError

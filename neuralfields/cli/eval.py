@@ -6,7 +6,7 @@ import argparse
 import copy
 
 from ..bake import fast_model
-from ..data import load_data
+from ..data import describe_split, held_out_split, load_data
 from ..scene_model import load_model
 from ..scoring import score_model
 from ..run.folder import write_json_atomic
@@ -16,9 +16,12 @@ from .common import add_device_argument, device_from, positive_int, require_run,
 def register(sub) -> None:
     p = sub.add_parser("eval", help="evaluate a trained run on a split (PSNR/SSIM JSON + renders)")
     p.add_argument("run", type=run_dir, help="run folder")
-    p.add_argument("--split", default="val", choices=["train", "val", "test"], help="split to evaluate")
+    p.add_argument("--split", choices=["train", "val", "test", "all"],
+                   help="split to evaluate (default val; with --data, the folder's only split, test among several, "
+                        "or all images of a layout without splits); all: every image of the folder")
     p.add_argument("--data", help="evaluate on another dataset folder in the same world frame (e.g. your own "
-                                  "held-out photos) instead of the run's own data")
+                                  "held-out photos: any layout, a test split or a transforms.json alone) instead of "
+                                  "the run's own data")
     p.add_argument("--max-images", type=positive_int, help="evaluate only the first N images")
     p.add_argument("--baked", action="store_true",
                    help="score the run's bake (made on first use) instead of the live field")
@@ -36,15 +39,17 @@ def run(args: argparse.Namespace) -> int:
     if args.data:
         data = copy.deepcopy(data)
         data.path, data.format = str(args.data), "auto"
-    scene = load_data(data, args.split)  # a split the dataset lacks is a one-line error naming it
+    split = args.split or (held_out_split(data.path, data.format) if args.data else "val")
+    scene = load_data(data, split)  # a split the dataset lacks is a one-line error naming it
     indices = list(range(len(scene)))[: args.max_images] if args.max_images else None
-    out_dir = args.run / "eval" / (args.split if not args.data else f"{args.split}-{scene.root.name if scene.root else 'data'}")
+    out_dir = args.run / "eval" / (split if not args.data else f"{split}-{scene.root.name if scene.root else 'data'}")
     result = score_model(model, scene, indices, out_dir, progress=not args.no_progress,
                             appearance_protocol=model.appearance is not None)
-    result.update(split=args.split, step=state["step"], run=str(args.run), data=str(data.path or "demo"),
+    scored = describe_split(scene, data.val_every, args.max_images)
+    result.update(split=split, scored=scored, step=state["step"], run=str(args.run), data=str(data.path or "demo"),
                   renderer="baked" if args.baked else "live")
     write_json_atomic(out_dir / "metrics.json", result)
-    print(f"{args.split}: PSNR {result['psnr']:.2f} dB, SSIM {result['ssim']:.4f} over {len(result['images'])} images "
+    print(f"{split}: PSNR {result['psnr']:.2f} dB, SSIM {result['ssim']:.4f} over {scored} "
           f"(step {state['step']}); written to {out_dir}/metrics.json")
     if "psnr_right_fitted" in result:
         print(f"appearance codes (right image halves): mean code {result['psnr_right_mean']:.2f} dB, "

@@ -26,6 +26,7 @@ from . import register_format
 from .capture import capture_scene, choose_image_folder, find_image, normalized_capture, transform_scale
 from .colmap_model import ColmapCamera, ColmapImage, ColmapPoints, colmap_to_c2w, find_model, qvec_to_rotmat, read_model
 from .scene import Scene
+from .transforms import check_positive
 
 MODEL_FOLDERS = ("sparse/0", "sparse")
 SUPPORTED_MODELS = ("SIMPLE_PINHOLE", "PINHOLE", "SIMPLE_RADIAL", "RADIAL", "OPENCV")
@@ -77,6 +78,9 @@ def camera_intrinsics(cam: ColmapCamera, source: Path) -> list[float]:
     else:
         raise file_error(source, f"camera {cam.id} uses the {cam.model} camera model, which is not supported "
                                  f"(supported: {', '.join(SUPPORTED_MODELS)})")
+    where = f"camera {cam.id} ({cam.model}): "
+    for key, value in (("width", float(cam.width)), ("height", float(cam.height)), ("fx", fx), ("fy", fy)):
+        check_positive(value, key, source, where)
     return [fx, fy, cx, cy, float(cam.width), float(cam.height), *dist]
 
 

@@ -26,6 +26,7 @@ from ..errors import file_error
 from . import register_format
 from .capture import capture_scene, choose_image_folder, list_images, normalized_capture, transform_scale
 from .scene import Scene
+from .transforms import check_positive
 
 POSES_FILE = "poses_bounds.npy"
 
@@ -46,6 +47,9 @@ def read_poses_bounds(npy: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     if not np.isfinite(data).all():
         raise file_error(npy, "contains non-finite values")
     mat = data[:, :15].reshape(-1, 3, 5)
+    for row, (h, w, f) in enumerate(mat[:, :, 4]):
+        for key, value in (("h", h), ("w", w), ("f", f)):
+            check_positive(float(value), key, npy, f"row {row} (hwf): ")
     down, right, back, centre = (mat[:, :, i] for i in range(4))
     c2w = np.zeros((len(data), 4, 4))
     c2w[:, :3, :4] = np.stack([right, -down, back, centre], axis=2)

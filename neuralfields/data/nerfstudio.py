@@ -31,6 +31,7 @@ import torch
 from ..cameras import Cameras
 from ..errors import file_error
 from . import register_format
+from .blender import splits as blender_splits
 from .capture import SCENE_HALF_SIZE, check_aspect, float32
 from .normalize import apply_transform, normalize_poses, robust_bounds, scene_kind, transform_points
 from .ply import read_ply_points
@@ -56,7 +57,7 @@ def is_nerfstudio(path: Path) -> bool:
 
 
 def detect(path: Path) -> bool:
-    return is_nerfstudio(path) and not (path / "transforms_train.json").exists()
+    return is_nerfstudio(path) and not blender_splits(path)
 
 
 def _check_model(meta: dict, json_path: Path) -> None:

@@ -21,6 +21,7 @@ import torch
 
 from ..cameras import Cameras
 from . import register_format
+from .blender import splits as blender_splits
 from .scene import Scene, split_indices
 from .transforms import check_size, frame_cameras, load_pixels, number, present_frames, read_json
 
@@ -28,7 +29,7 @@ from .transforms import check_size, frame_cameras, load_pixels, number, present_
 def detect(path: Path) -> bool:
     from .nerfstudio import is_nerfstudio
 
-    return (path / "transforms.json").exists() and not (path / "transforms_train.json").exists() and not is_nerfstudio(path)
+    return (path / "transforms.json").exists() and not blender_splits(path) and not is_nerfstudio(path)
 
 
 def scene_box(meta: dict, json_path: Path) -> tuple[torch.Tensor, float]:

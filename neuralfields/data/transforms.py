@@ -54,6 +54,21 @@ def focal_from_angle(angle: float, size: float) -> float:
     return 0.5 * size / math.tan(0.5 * angle)
 
 
+def check_positive(value: float, key: str, source: Path, where: str = "") -> float:
+    """``value`` when it is a positive finite number (a focal length, an image size), else the
+    one-line error naming ``source``, ``key`` and the value (``where``: e.g. ``frame 3: ``)."""
+    if not math.isfinite(value) or value <= 0:
+        raise file_error(source, f"{where}'{key}' must be positive, got {value:g}")
+    return value
+
+
+def check_angle(value: float, key: str, source: Path, where: str = "") -> float:
+    """``value`` when it is a field of view in radians strictly between 0 and pi, else a one-line error."""
+    if not math.isfinite(value) or not 0 < value < math.pi:
+        raise file_error(source, f"{where}'{key}' must be a field of view in radians between 0 and pi, got {value:g}")
+    return value
+
+
 def number(data: dict, key: str, json_path: Path, default=None) -> float | None:
     """A numeric entry, or ``default`` when absent."""
     if key not in data:
@@ -97,11 +112,13 @@ def resolve(root: Path, file_path: str) -> Path:
 DISTORTION_KEYS = ("k1", "k2", "p1", "p2")
 
 
-def _intrinsics(meta: dict, frame: dict, json_path: Path, image_path: Path) -> list[float]:
-    """``[fx, fy, cx, cy, w, h, k1, k2, p1, p2]`` for one frame; frame keys override the file's."""
+def _intrinsics(meta: dict, frame: dict, json_path: Path, image_path: Path, index: int) -> list[float]:
+    """``[fx, fy, cx, cy, w, h, k1, k2, p1, p2]`` for frame ``index``; frame keys override the file's."""
     merged = {**meta, **{k: v for k, v in frame.items() if k != "frames"}}
+    where = f"frame {index}: " if any(k in frame for k in ("w", "h", "fl_x", "fl_y", "camera_angle_x", "camera_angle_y")) else ""
     if "w" in merged and "h" in merged:
-        w, h = number(merged, "w", json_path), number(merged, "h", json_path)
+        w = check_positive(number(merged, "w", json_path), "w", json_path, where)
+        h = check_positive(number(merged, "h", json_path), "h", json_path, where)
     else:
         w, h = map(float, image_size(image_path))
     fx = number(merged, "fl_x", json_path)
@@ -109,11 +126,13 @@ def _intrinsics(meta: dict, frame: dict, json_path: Path, image_path: Path) -> l
         angle = number(merged, "camera_angle_x", json_path)
         if angle is None:
             raise file_error(json_path, "no focal length: give 'fl_x' or 'camera_angle_x'")
-        fx = focal_from_angle(angle, w)
+        fx = focal_from_angle(check_angle(angle, "camera_angle_x", json_path, where), w)
+    check_positive(fx, "fl_x", json_path, where)
     fy = number(merged, "fl_y", json_path)
     if fy is None:
         angle_y = number(merged, "camera_angle_y", json_path)
-        fy = focal_from_angle(angle_y, h) if angle_y is not None else fx
+        fy = focal_from_angle(check_angle(angle_y, "camera_angle_y", json_path, where), h) if angle_y is not None else fx
+    check_positive(fy, "fl_y", json_path, where)
     cx = number(merged, "cx", json_path, w / 2)
     cy = number(merged, "cy", json_path, h / 2)
     dist = [number(merged, k, json_path, 0.0) for k in DISTORTION_KEYS]
@@ -138,5 +157,5 @@ def present_frames(path: Path, meta: dict, json_path: Path) -> list[tuple[int, d
 def frame_cameras(meta: dict, frames: list[tuple[int, dict, Path]], json_path: Path) -> tuple[np.ndarray, np.ndarray]:
     """Poses ``[N, 3, 4]`` and intrinsics ``[N, 10]`` (``fx fy cx cy w h k1 k2 p1 p2``) of ``frames``."""
     poses = np.stack([frame_pose(f, json_path, i) for i, f, _ in frames])
-    intr = np.array([_intrinsics(meta, f, json_path, file) for _, f, file in frames])
+    intr = np.array([_intrinsics(meta, f, json_path, file, i) for i, f, file in frames])
     return poses, intr
