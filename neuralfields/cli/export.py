@@ -1,4 +1,4 @@
-"""``neuralfields export mesh|pointcloud``: geometry of a trained run."""
+"""``neuralfields export mesh|pointcloud|splats``: geometry of a trained run."""
 
 from __future__ import annotations
 
@@ -43,7 +43,7 @@ def unit_flag(text: str | None, flag: str) -> float | None:
 
 
 def register(sub) -> None:
-    p = sub.add_parser("export", help="export a mesh or point cloud of a trained run")
+    p = sub.add_parser("export", help="export a mesh, point cloud or Gaussian splats of a trained run")
     kinds = p.add_subparsers(dest="kind", metavar="KIND")
 
     m = kinds.add_parser("mesh", help="triangle mesh by marching cubes on density or TSDF fusion of rendered depth",
@@ -82,6 +82,14 @@ def register(sub) -> None:
     c.add_argument("--out", help="output .ply or .splat (default RUN/export/pointcloud.ply)")
     add_device_argument(c)
     c.set_defaults(handler=run_pointcloud)
+    g = kinds.add_parser("splats", help="the run's Gaussian splats (distill RUN --student gaussians) as .ply or .splat",
+                         description="Write the splats of a run in the INRIA 3DGS .ply layout (every splat viewer "
+                                     "reads it) or antimatter15's .splat, in a splat viewer's frame (scene centre "
+                                     "at the origin, up = -y, cameras 5 units away) unless --world.")
+    g.add_argument("run", type=run_dir, help="run folder with splats/ (or a splat run folder)")
+    g.add_argument("--out", help="output .ply or .splat (default RUN/splats/scene.ply)")
+    g.add_argument("--world", action="store_true", help="keep the run's world frame (no viewer transform)")
+    g.set_defaults(handler=run_splats)
     p.set_defaults(handler=lambda args: _missing_kind(p))
 
 
@@ -141,4 +149,19 @@ def run_pointcloud(args: argparse.Namespace) -> int:
     else:
         path = save_pointcloud(points, colors, out)
     print(f"{len(points):,} points -> {path}")
+    return 0
+
+
+def run_splats(args: argparse.Namespace) -> int:
+    from ..export.splat import scene_transform
+    from ..splats.io import save_splats
+    from ..splats.model import load_splats, splat_run_dir
+
+    require_run(args.run)
+    out = Path(args.out) if args.out else splat_run_dir(args.run) / "scene.ply"
+    model, state = load_splats(args.run)
+    transform = None if args.world else scene_transform(model.info)
+    path = save_splats(model.scene, out, transform)
+    print(f"{len(model.scene):,} Gaussians (SH degree {int(model.scene.active_degree)}, step {state.get('step')}) "
+          f"-> {path} ({path.stat().st_size / 2**20:.1f} MiB)")
     return 0

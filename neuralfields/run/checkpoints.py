@@ -24,6 +24,7 @@ from ..atomic import atomic_path
 from ..errors import file_error
 
 PATTERN = re.compile(r"step_(\d+)\.pt$")
+MODEL_KEYS = ("field", "splats")  # what a run's model saves: a field, or Gaussians (neuralfields.splats.model)
 
 
 def checkpoint_dir(run_dir: str | Path) -> Path:
@@ -70,7 +71,7 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
     except Exception as exc:  # torch raises many types for truncated or foreign files
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
         raise file_error(path, f"unreadable checkpoint ({type(exc).__name__}: {first})") from None
-    if not isinstance(state, dict) or "field" not in state:
+    if not isinstance(state, dict) or not any(key in state for key in MODEL_KEYS):
         raise file_error(path, "not a neuralfields checkpoint")
     return state
 

@@ -29,12 +29,13 @@ def _gaussian_window(size: int, sigma: float) -> Tensor:
     return g / g.sum()
 
 
-def ssim(pred: Tensor, target: Tensor, window: int = 11, sigma: float = 1.5) -> float:
-    """Structural similarity (Wang et al. 2004) with an 11x11 Gaussian window, averaged over channels."""
+def ssim_tensor(pred: Tensor, target: Tensor, window: int = 11, sigma: float = 1.5) -> Tensor:
+    """Structural similarity (Wang et al. 2004) with an 11x11 Gaussian window, averaged over
+    channels, as a differentiable 0-d tensor on the images' device (a training loss can use it)."""
     x = pred.float().permute(2, 0, 1)[None]  # [1, C, H, W]
     y = target.float().permute(2, 0, 1)[None]
     c = x.shape[1]
-    g = _gaussian_window(window, sigma)
+    g = _gaussian_window(window, sigma).to(x.device)
     kernel = (g[:, None] * g[None, :]).expand(c, 1, window, window).contiguous()
 
     def blur(img: Tensor) -> Tensor:  # valid convolution, as the reference implementation
@@ -46,4 +47,9 @@ def ssim(pred: Tensor, target: Tensor, window: int = 11, sigma: float = 1.5) -> 
     sxy = blur(x * y) - mu_x * mu_y
     c1, c2 = 0.01**2, 0.03**2
     ssim_map = ((2 * mu_x * mu_y + c1) * (2 * sxy + c2)) / ((mu_x**2 + mu_y**2 + c1) * (sxx + syy + c2))
-    return float(ssim_map.mean())
+    return ssim_map.mean()
+
+
+def ssim(pred: Tensor, target: Tensor, window: int = 11, sigma: float = 1.5) -> float:
+    """:func:`ssim_tensor` as a number."""
+    return float(ssim_tensor(pred.detach(), target.detach(), window, sigma))

@@ -139,13 +139,20 @@ class Densifier:
         self.seen += visible
         self.max_radii = torch.maximum(self.max_radii, out.radii.float() * visible)
 
+    def state_dict(self) -> dict:
+        return {"grad_sum": self.grad_sum, "seen": self.seen, "max_radii": self.max_radii, "resets": self.resets}
+
+    def load_state_dict(self, state: dict) -> None:
+        device = self.scene.means.device
+        self.grad_sum, self.seen = state["grad_sum"].to(device), state["seen"].to(device)
+        self.max_radii, self.resets = state["max_radii"].to(device), int(state["resets"])
+
     # ------------------------------------------------------------------------------ changes
     def update(self, step: int) -> dict[str, int] | None:
         """Read the recorded views' gradients; densify, prune and reset when due. Returns counts of
         what changed (``cloned``, ``split``, ``pruned``, ``reset``), or None when nothing was due."""
-        for out in self.pending:
-            self.observe(out)
-        self.pending.clear()
+        while self.pending:  # popped, so that no reference keeps a render's graph alive
+            self.observe(self.pending.pop())
         c = self.cfg
         if step < c.start or step >= c.stop or step == 0:
             return None

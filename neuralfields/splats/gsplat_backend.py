@@ -22,19 +22,20 @@ def gsplat_available(device: torch.device) -> bool:
 
 
 def render_gsplat(g: Gaussians, viewmat: Tensor, K: Tensor, width: int, height: int, background: Tensor,
-                  s: RasterSettings) -> RasterOutput:
+                  s: RasterSettings, depth: bool = False) -> RasterOutput:
     from gsplat import rasterization
 
-    rgb, alpha, meta = rasterization(g.means, g.quats, g.scales, g.opacities, g.sh, viewmat[None], K[None], width,
-                                     height, near_plane=s.near, far_plane=s.far, eps2d=s.eps2d, sh_degree=g.degree,
-                                     packed=False, backgrounds=background[None])
+    image, alpha, meta = rasterization(g.means, g.quats, g.scales, g.opacities, g.sh, viewmat[None], K[None], width,
+                                       height, near_plane=s.near, far_plane=s.far, eps2d=s.eps2d, sh_degree=g.degree,
+                                       packed=False, backgrounds=background[None],
+                                       render_mode="RGB+D" if depth else "RGB")  # depth: a last channel over 0
     means2d = meta["means2d"]  # [1, N, 2]
     if means2d.requires_grad:
         means2d.retain_grad()
     radii = meta["radii"][0]
     if radii.dim() == 2:  # newer gsplat: a radius per axis
         radii = radii.max(-1).values
-    return RasterOutput(rgb[0], alpha[0, ..., 0], means2d, radii)
+    return RasterOutput(image[0, ..., :3], alpha[0, ..., 0], means2d, radii, image[0, ..., 3] if depth else None)
 
 
 BACKENDS.register("gsplat", Backend(render_gsplat, gsplat_available))

@@ -56,6 +56,8 @@ class RasterOutput:
 
     Attributes:
         rgb: ``[H, W, 3]``; alpha: ``[H, W]`` accumulated opacity.
+        depth: ``[H, W]`` accumulated camera-space z (weights times depths, not normalised by
+            alpha), when asked for; else None.
         means2d: screen-space means (``[N, 2]``, or the backend's own ``[1, N, 2]``), gradient
             retained when they require one; read ``means2d.grad.reshape(-1, 2)``.
         radii: ``[N]`` footprint radius in pixels, 0 where the Gaussian was not drawn.
@@ -65,6 +67,7 @@ class RasterOutput:
     alpha: Tensor
     means2d: Tensor
     radii: Tensor
+    depth: Tensor | None = None
 
     @property
     def visible(self) -> Tensor:
@@ -74,7 +77,7 @@ class RasterOutput:
 @dataclass
 class Backend:
     """A rasteriser: ``render(gaussians, viewmat [4, 4], K [3, 3], width, height, background [3],
-    settings) -> RasterOutput``; ``available(device) -> bool``."""
+    settings, depth) -> RasterOutput``; ``available(device) -> bool``."""
 
     render: Callable[..., RasterOutput]
     available: Callable[[torch.device], bool]
@@ -85,16 +88,18 @@ AUTO_ORDER = ("gsplat", "torch")  # fastest first
 
 
 def render_torch(g: Gaussians, viewmat: Tensor, K: Tensor, width: int, height: int, background: Tensor,
-                 s: RasterSettings) -> RasterOutput:
+                 s: RasterSettings, depth: bool = False) -> RasterOutput:
     proj = project(g, viewmat, K, width, height, s.near, s.far, s.eps2d)
     if proj.means2d.requires_grad:
         proj.means2d.retain_grad()
     centre = -viewmat[:3, :3].T @ viewmat[:3, 3]
     dirs = g.means - centre
     colours = sh_colours(g.sh, dirs / dirs.norm(dim=-1, keepdim=True).clamp_min(1e-12), g.degree)
-    rgb, alpha = composite(proj, g.opacities, colours, width, height, background, s.max_alpha, s.min_alpha,
-                           s.min_transmittance, s.pair_budget)
-    return RasterOutput(rgb, alpha, proj.means2d, proj.radii)
+    if depth:  # one more channel to composite, over a background at depth 0
+        colours, background = torch.cat([colours, proj.depths[:, None]], 1), torch.cat([background, background[:1] * 0])
+    image, alpha = composite(proj, g.opacities, colours, width, height, background, s.max_alpha, s.min_alpha,
+                             s.min_transmittance, s.pair_budget)
+    return RasterOutput(image[..., :3], alpha, proj.means2d, proj.radii, image[..., 3] if depth else None)
 
 
 BACKENDS.register("torch", Backend(render_torch, lambda device: True))
@@ -112,15 +117,15 @@ def choose_backend(name: str, device: torch.device) -> Backend:
 
 
 def rasterize(g: Gaussians, cameras: Cameras, index: int, background: Tensor | None = None,
-              settings: RasterSettings | None = None) -> RasterOutput:
+              settings: RasterSettings | None = None, depth: bool = False) -> RasterOutput:
     """Render ``g`` into camera ``index`` of ``cameras`` at its full size.
 
     ``background``: ``[3]`` (default black), on any device. Cameras may be on the CPU: their
-    matrices move to the Gaussians' device.
+    matrices move to the Gaussians' device. ``depth``: also composite camera-space depth.
     """
     s = settings or RasterSettings()
     device = g.means.device
     viewmat, K = view_matrix(cameras, index).to(device), intrinsics(cameras, index).to(device)
     width, height = int(cameras.width[index]), int(cameras.height[index])
     bg = torch.zeros(3, device=device) if background is None else background.to(device=device, dtype=torch.float32)
-    return choose_backend(s.backend, device).render(g, viewmat, K, width, height, bg, s)
+    return choose_backend(s.backend, device).render(g, viewmat, K, width, height, bg, s, depth)

@@ -282,7 +282,7 @@ def test_bad_teacher_runs_give_one_line_errors(tiny_run, tmp_path, capsys):
     (mismatch / "config.json").write_text(json.dumps(cfg))
     assert "does not match" in run(mismatch)
 
-    assert "unknown field 'bogus'" in run(tiny_run, "bogus")
+    assert "unknown student 'bogus'" in run(tiny_run, "bogus")
     assert main(["distill", str(tiny_run), "--student", "ngp", "--set", "distill.active.nope=1"]) == 2
     assert "distill.active.nope" in error_line(capsys)
 
