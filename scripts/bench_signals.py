@@ -50,8 +50,12 @@ ENTRIES = {
                     ("base_options", "hidden")),
     "cam (wire)": ("cam", {"base": "wire", "base_options": dict(MLP3), "resolution_3d": 32}, ("base_options", "hidden")),
     "ngp": ("ngp", {}, ("log2_table",)),
+    # K-Planes' planes at three resolutions (finest/4, /2, finest, the default's ratios) with 4 channels
+    # (16 by default): at 50,000 parameters 16 channels leave 3D planes of 26 cells a side.
+    "triplane": ("triplane", {"n_features": 4}, ("resolutions",)),
 }
-KNOB_RANGES = {"hidden": range(4, 1025), "log2_table": range(4, 23)}
+KNOB_RANGES = {"hidden": range(4, 1025), "log2_table": range(4, 23),
+               "resolutions": [[max(2, r // 4), r // 2, r] for r in range(8, 1025, 2)]}
 SELECTIONS = ("uniform", "int")
 NOTES = "## Reading these tables"
 # What each column reports first, and its secondary scores.
