@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import copy
-import dataclasses
 
 from ..bake import fast_model
 from ..data import describe_split, held_out_split, load_data
@@ -43,7 +42,6 @@ def run(args: argparse.Namespace) -> int:
         model, state = load_splats(args.run, device=device_from(args))
     else:
         model, state = load_model(args.run, device=device_from(args))
-    refined = not args.splats and model.camera_corrections is not None  # the live model's; a bake keeps its poses
     if args.baked:
         model, how = fast_model(model, state, args.run, progress=not args.no_progress)
     data = model.cfg.data
@@ -52,17 +50,14 @@ def run(args: argparse.Namespace) -> int:
         data.path, data.format = str(args.data), "auto"
     split = args.split or (held_out_split(data.path, data.format) if args.data else "val")
     scene = load_data(data, split)  # a split the dataset lacks is a one-line error naming it
-    poses = "as given (held-out views are not refined)" if refined else "as given"
-    if refined and split == "train" and not args.data and len(scene) == len(model.info.cameras):
-        scene, poses = dataclasses.replace(scene, cameras=model.info.cameras), "refined in training"
     indices = list(range(len(scene)))[: args.max_images] if args.max_images else None
     name = split if not args.data else f"{split}-{scene.root.name if scene.root else 'data'}"
     out_dir = args.run / "eval" / (f"splats-{name}" if args.splats else name)
     result = score_model(model, scene, indices, out_dir, progress=not args.no_progress,
                             appearance_protocol=not args.splats and model.appearance is not None)
-    renderer = "splats" if args.splats else "baked" if args.baked else "live"
     scored = describe_split(scene, data.val_every, args.max_images)
-    result.update(split=split, scored=scored, poses=poses, step=state["step"], run=str(args.run), data=str(data.path or "demo"), renderer=renderer)
+    result.update(split=split, scored=scored, step=state["step"], run=str(args.run), data=str(data.path or "demo"),
+                  renderer="splats" if args.splats else "baked" if args.baked else "live")
     write_json_atomic(out_dir / "metrics.json", result)
     print(f"{split}{' (splats)' if args.splats else ''}: PSNR {result['psnr']:.2f} dB, SSIM {result['ssim']:.4f} "
           f"over {scored} (step {state['step']}); written to {out_dir}/metrics.json")
