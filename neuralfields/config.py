@@ -103,6 +103,13 @@ class TrainConfig:
     # minutes on. Dynamic scenes measured worse with it: the dnerf preset sets uniform.
     selection: str = "int"
     select: SelectionConfig = default(default_factory=SelectionConfig)
+    # Per-image pose corrections learned with the field (neuralfields/camera_refinement.py):
+    # auto refines the cameras of photographs (COLMAP, LLFF, process output, instant-ngp and
+    # nerfstudio folders without alpha) and not synthetic renders (blender layout, D-NeRF, RGBA
+    # images), whose poses are exact. The rate and decay follow nerfstudio's camera optimiser.
+    camera_refinement: str = "auto"  # auto | on | off
+    camera_lr: float = 1e-3
+    camera_weight_decay: float = 1e-2
 
 
 @dataclass

@@ -1,6 +1,7 @@
 """The scene model: the one ``nn.Module`` a run is (field, space, sampler, appearance codes).
 
-It owns its parts and is asked for everything a caller needs: ``render_rays``,
+It owns its parts (and, when the run refines its cameras, their pose corrections) and is asked
+for everything a caller needs: ``render_rays``,
 ``render_camera``, ``density`` (the function its sampler is handed), ``param_groups``,
 ``training_hooks`` and ``extra_losses``; nobody reaches through it to hand the field back in.
 Training builds one with :func:`build_model` from a config and the training scene; every
@@ -11,7 +12,7 @@ scene box, the cascade count, whether the scene is dynamic and the training came
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Callable, Sequence
 
@@ -19,6 +20,7 @@ import torch
 from torch import Tensor, nn
 
 from . import distributed
+from .camera_refinement import CameraCorrections, refine_cameras
 from .cameras import Cameras
 from .config import RenderConfig, RunConfig, load_run_config
 from .data.scene import Scene, background_color
@@ -42,12 +44,15 @@ class SceneInfo:
     cameras: Cameras  # training cameras (camera paths and the viewer start from them)
     times: Tensor | None = None  # [N] training times for dynamic scenes
     kind: str = "object"  # object | unbounded (see Scene.bounded): picks the space when render.space is auto
+    # Whether the training images are photographs (not the blender layout's renders, no alpha):
+    # train.camera_refinement = auto refines their cameras (neuralfields.camera_refinement).
+    photographs: bool = False
 
     @staticmethod
     def from_scene(scene: Scene) -> "SceneInfo":
         return SceneInfo(scene.aabb.clone(), float(scene.aabb_scale), scene.is_dynamic, scene.cameras,
                          None if scene.times is None else scene.times.clone(),
-                         "object" if scene.bounded else "unbounded")
+                         "object" if scene.bounded else "unbounded", scene.format != "blender" and not scene.has_alpha)
 
     @property
     def inner_aabb(self) -> Tensor:
@@ -58,14 +63,14 @@ class SceneInfo:
     def state_dict(self) -> dict:
         cams = {k: getattr(self.cameras, k) for k in Cameras._fields()}
         return {"aabb": self.aabb, "aabb_scale": self.aabb_scale, "dynamic": self.dynamic, "cameras": cams,
-                "times": self.times, "kind": self.kind}
+                "times": self.times, "kind": self.kind, "photographs": self.photographs}
 
     @staticmethod
     def from_state(state: dict) -> "SceneInfo":
         cams = Cameras(**{k: v.cpu() for k, v in state["cameras"].items()})
         times = state.get("times")
         return SceneInfo(state["aabb"].cpu(), state["aabb_scale"], state["dynamic"], cams,
-                         None if times is None else times.cpu(), state.get("kind", "object"))
+                         None if times is None else times.cpu(), state.get("kind", "object"), state.get("photographs", False))
 
 
 # Buffers render_camera can produce, with their channel counts.
@@ -83,15 +88,21 @@ class SceneModel(nn.Module):
         space: world -> field coordinates; sampler: places samples along rays (knows no field).
         info: the scene (box, cameras, times); cfg: the run config it was built from.
         appearance: per-image codes when the field's colour head reads them.
+        camera_corrections: learned pose corrections of the training cameras when the run refines
+            them (:mod:`neuralfields.camera_refinement`): rays that carry training image ids are
+            corrected before sampling. ``info.cameras`` composed with them are the training poses;
+            :func:`load_model` folds them into ``info.cameras`` (and zeroes them), so that every
+            consumer of a finished run (render, export, viewer, bake) reads refined poses there.
         render: the render settings in use (default ``cfg.render``; a bake renders whole views).
         ray_color_below: deferred shading of light samples (baked fields; see :func:`shade`).
     """
 
     def __init__(self, field: Field, space: nn.Module, sampler: nn.Module, info: SceneInfo, cfg: RunConfig,
                  appearance: AppearanceCodes | None = None, render: RenderConfig | None = None,
-                 ray_color_below: float = 0.0):
+                 ray_color_below: float = 0.0, camera_corrections: CameraCorrections | None = None):
         super().__init__()
         self.field, self.space, self.sampler, self.appearance = field, space, sampler, appearance
+        self.camera_corrections = camera_corrections
         self.info, self.cfg = info, cfg
         self.render = render or cfg.render
         self.ray_color_below = ray_color_below
@@ -126,9 +137,19 @@ class SceneModel(nn.Module):
         return lambda x: self.density(x, time)
 
     # -------------------------------------------------------------------------- rendering
+    def corrected(self, rays: RayBatch) -> RayBatch:
+        """``rays`` with the learned pose correction of their training image (rays without image
+        ids, or of no training image, and models that do not refine cameras: as they are)."""
+        if self.camera_corrections is None or rays.image_ids is None:
+            return rays
+        origins, dirs = self.camera_corrections.apply(rays.image_ids, rays.origins, rays.dirs)
+        return replace(rays, origins=origins, dirs=dirs)
+
     def render_rays(self, rays: RayBatch, training: bool = False, normals: bool = False) -> RenderOutputs:
-        """Sample and shade ``rays`` (jittered samples when ``training``); the sampler's own outputs
-        ride along in ``out.aux`` for :meth:`extra_losses`."""
+        """Sample and shade ``rays`` (jittered samples when ``training``), after the pose correction
+        of their training images; the sampler's own outputs ride along in ``out.aux`` for
+        :meth:`extra_losses`."""
+        rays = self.corrected(rays)
         samples, aux = self.sampler.sample(rays, self.density, training)
         light = 0.0 if training else self.render.skip_color_below
         out = shade(self.field, self.space, samples, rays, normals=normals, appearance=self.appearance,
@@ -181,10 +202,14 @@ class SceneModel(nn.Module):
 
     # --------------------------------------------------------------------------- training
     def param_groups(self, lr: float, weight_decay: float) -> list[dict]:
-        """Optimiser groups of everything trained: the field, the sampler's own networks, the codes."""
+        """Optimiser groups of everything trained: the field, the sampler's own networks, the codes,
+        the camera corrections (their own rate and decay: ``train.camera_lr``, ``camera_weight_decay``)."""
         groups = self.field.param_groups(lr, weight_decay) + self.sampler.param_groups(lr)
         if self.appearance is not None:
             groups.append({"params": list(self.appearance.parameters()), "lr": lr, "weight_decay": 0.0})
+        if self.camera_corrections is not None:
+            t = self.cfg.train
+            groups += self.camera_corrections.param_groups(t.camera_lr, t.camera_weight_decay)
         return groups
 
     def training_hooks(self) -> list[Hook]:
@@ -207,10 +232,13 @@ class SceneModel(nn.Module):
 
     # ------------------------------------------------------------------------ checkpoints
     def state_dict(self, *args, **kwargs) -> dict:
-        """The checkpoint entries of the model: ``field``, ``sampler``, ``scene`` (+ ``appearance``)."""
+        """The checkpoint entries of the model: ``field``, ``sampler``, ``scene`` (+ ``appearance``,
+        ``camera_corrections``)."""
         state = {"field": self.field.state_dict(), "sampler": self.sampler.state_dict(), "scene": self.info.state_dict()}
         if self.appearance is not None:
             state["appearance"] = self.appearance.state_dict()
+        if self.camera_corrections is not None:
+            state["camera_corrections"] = self.camera_corrections.state_dict()
         return state
 
     def load_state_dict(self, state: dict, strict: bool = True) -> None:
@@ -218,10 +246,26 @@ class SceneModel(nn.Module):
         self.field.load_state_dict(state["field"])
         if self.appearance is not None:
             self.appearance.load_state_dict(state["appearance"])
+        if self.camera_corrections is not None:
+            if "camera_corrections" not in state:
+                raise RuntimeError("the config refines cameras but the checkpoint has no camera corrections")
+            self.camera_corrections.load_state_dict(state["camera_corrections"])
         if "sampler" in state:
             self.sampler.load_state_dict(state["sampler"])
         else:
             self.sampler.grid.load_state_dict(state["grid"])
+
+
+    @torch.no_grad()
+    def fold_camera_corrections(self) -> None:
+        """Move the learned corrections into ``info.cameras`` (the refined training poses) and zero
+        them: rays rendered from ``info.cameras`` with training image ids stay where they were."""
+        if self.camera_corrections is None:
+            return
+        cams = self.info.cameras
+        refined = self.camera_corrections.c2w(cams.c2w.to(self.camera_corrections.delta.device)).to(cams.c2w)
+        self.info = replace(self.info, cameras=replace(cams, c2w=refined.contiguous()))
+        self.camera_corrections.delta.zero_()
 
 
 def grid_schedule(cfg: RunConfig) -> GridUpdate:
@@ -245,7 +289,8 @@ def build_model(cfg: RunConfig, info: SceneInfo, device: torch.device | str = "c
                    aabb_scale=info.aabb_scale, schedule=grid_schedule(cfg), times=info.times if info.dynamic else None)
     appearance = (AppearanceCodes(len(info.cameras), field.appearance_dim, cfg.train.appearance_dropout)
                   if field.appearance_dim else None)
-    return SceneModel(field, space, sampler, info, cfg, appearance).to(device)
+    corrections = CameraCorrections(len(info.cameras)) if refine_cameras(cfg.train.camera_refinement, info.photographs) else None
+    return SceneModel(field, space, sampler, info, cfg, appearance, camera_corrections=corrections).to(device)
 
 
 def load_model(run_dir: str | Path, checkpoint: str | Path | None = None,
@@ -265,6 +310,7 @@ def load_model(run_dir: str | Path, checkpoint: str | Path | None = None,
     except RuntimeError as exc:
         first = str(exc).strip().splitlines()[0]
         raise file_error(path, f"checkpoint does not match the run's field config ({first})") from None
+    model.fold_camera_corrections()  # consumers read the refined training poses in info.cameras
     model.to(device)
     model.field.eval()
     return model, state

@@ -59,6 +59,7 @@ def test_eval_data_scores_a_test_split_alone_or_a_whole_transforms_json(demo_dir
     result = json.loads((tiny_run / "eval" / "test-only-test" / "metrics.json").read_text())
     assert result["split"] == "test" and len(result["images"]) == 4 and result["psnr"] > 18
     assert result["scored"] == "split 'test' (transforms_test.json): 4 images"
+    assert result["poses"] == "as given"  # the demo run does not refine its (synthetic) cameras
     reference = json.loads((tiny_run / "eval" / "test-only-test" / "metrics.json").read_text())["psnr"]
 
     ngp = ngp_copy(demo_dir, tmp_path / "held-out-ngp")
