@@ -8,7 +8,9 @@ import dataclasses
 
 from ..bake import fast_model
 from ..data import describe_split, held_out_split, load_data
+from ..errors import NeuralFieldsError
 from ..scene_model import load_model
+from ..splats.model import load_splats
 from ..scoring import score_model
 from ..run.folder import write_json_atomic
 from .common import add_device_argument, device_from, positive_int, require_run, run_dir
@@ -26,6 +28,8 @@ def register(sub) -> None:
     p.add_argument("--max-images", type=positive_int, help="evaluate only the first N images")
     p.add_argument("--baked", action="store_true",
                    help="score the run's bake (made on first use) instead of the live field")
+    p.add_argument("--splats", action="store_true",
+                   help="score the run's Gaussian splats (distill RUN --student gaussians) with the splat rasteriser")
     p.add_argument("--no-progress", action="store_true")
     add_device_argument(p)
     p.set_defaults(handler=run)
@@ -33,8 +37,13 @@ def register(sub) -> None:
 
 def run(args: argparse.Namespace) -> int:
     require_run(args.run)
-    model, state = load_model(args.run, device=device_from(args))
-    refined = model.camera_corrections is not None  # the live model's; a bake keeps its poses
+    if args.baked and args.splats:
+        raise NeuralFieldsError("--baked and --splats: choose one renderer")
+    if args.splats:
+        model, state = load_splats(args.run, device=device_from(args))
+    else:
+        model, state = load_model(args.run, device=device_from(args))
+    refined = not args.splats and model.camera_corrections is not None  # the live model's; a bake keeps its poses
     if args.baked:
         model, how = fast_model(model, state, args.run, progress=not args.no_progress)
     data = model.cfg.data
@@ -47,15 +56,16 @@ def run(args: argparse.Namespace) -> int:
     if refined and split == "train" and not args.data and len(scene) == len(model.info.cameras):
         scene, poses = dataclasses.replace(scene, cameras=model.info.cameras), "refined in training"
     indices = list(range(len(scene)))[: args.max_images] if args.max_images else None
-    out_dir = args.run / "eval" / (split if not args.data else f"{split}-{scene.root.name if scene.root else 'data'}")
+    name = split if not args.data else f"{split}-{scene.root.name if scene.root else 'data'}"
+    out_dir = args.run / "eval" / (f"splats-{name}" if args.splats else name)
     result = score_model(model, scene, indices, out_dir, progress=not args.no_progress,
-                            appearance_protocol=model.appearance is not None)
+                            appearance_protocol=not args.splats and model.appearance is not None)
+    renderer = "splats" if args.splats else "baked" if args.baked else "live"
     scored = describe_split(scene, data.val_every, args.max_images)
-    result.update(split=split, scored=scored, poses=poses, step=state["step"], run=str(args.run), data=str(data.path or "demo"),
-                  renderer="baked" if args.baked else "live")
+    result.update(split=split, scored=scored, poses=poses, step=state["step"], run=str(args.run), data=str(data.path or "demo"), renderer=renderer)
     write_json_atomic(out_dir / "metrics.json", result)
-    print(f"{split}: PSNR {result['psnr']:.2f} dB, SSIM {result['ssim']:.4f} over {scored} "
-          f"(step {state['step']}); written to {out_dir}/metrics.json")
+    print(f"{split}{' (splats)' if args.splats else ''}: PSNR {result['psnr']:.2f} dB, SSIM {result['ssim']:.4f} "
+          f"over {scored} (step {state['step']}); written to {out_dir}/metrics.json")
     if "psnr_right_fitted" in result:
         print(f"appearance codes (right image halves): mean code {result['psnr_right_mean']:.2f} dB, "
               f"code fitted on the left half {result['psnr_right_fitted']:.2f} dB")
