@@ -37,7 +37,7 @@ def register(sub) -> None:
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="override a student config value (field.options.hidden=64, train.lr=1e-3) or a "
                         "distillation setting (distill.feature_steps=100, distill.render_stage.density=0.01; "
-                        "gaussians: splats.max_gaussians=100000)")
+                        "gaussians: splats.resolution=100, splats.densify.max_gaussians=100000)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     add_device_argument(p)
     p.set_defaults(handler=run)

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
@@ -79,11 +79,9 @@ class SplatDistillConfig:
     densify_until: float = 0.5
     densify_every: float = 1 / 300
     reset_every: float = 0.1
-    grad_threshold: float = 2e-4
-    dense_fraction: float = 0.01
-    min_opacity: float = 0.005
-    max_screen_radius: float | None = 20.0
-    max_gaussians: int = 300_000
+    # Thresholds of densification and pruning; its cadence (start, stop, every, reset_every) comes
+    # from the fractions above.
+    densify: DensifyConfig = field(default_factory=lambda: DensifyConfig(max_gaussians=300_000))
 
     def densify_config(self, steps: int) -> DensifyConfig:
         def at(fraction: float) -> int:
@@ -92,19 +90,21 @@ class SplatDistillConfig:
         # Each decision averages the gradients of the views seen since the last one (one view a
         # step here, against 3DGS's 100): at least MIN_VIEWS_PER_DENSIFY of them, in short runs too.
         every = max(MIN_VIEWS_PER_DENSIFY, at(self.densify_every))
-        return DensifyConfig(start=max(every, at(self.densify_from)), stop=at(self.densify_until), every=every,
-                             grad_threshold=self.grad_threshold, dense_fraction=self.dense_fraction,
-                             min_opacity=self.min_opacity, max_screen_radius=self.max_screen_radius,
-                             reset_every=max(MIN_RESET_EVERY, at(self.reset_every)) if self.reset_every > 0 else 0,
-                             max_gaussians=self.max_gaussians)
+        reset = max(MIN_RESET_EVERY, at(self.reset_every)) if self.reset_every > 0 else 0
+        return dataclasses.replace(self.densify, start=max(every, at(self.densify_from)), stop=at(self.densify_until),
+                                   every=every, reset_every=reset)
 
     def validate(self) -> "SplatDistillConfig":
         """Reject values the distiller cannot use (after ``--set``), naming the key."""
-        positive = ("resolution", "init_points", "init_views", "pool_size", "new_view_every", "max_gaussians")
-        for key in positive:
+        if not isinstance(self.densify, DensifyConfig):
+            raise NeuralFieldsError("splats.densify: set its values one by one, e.g. splats.densify.max_gaussians=100000")
+        for key in ("resolution", "init_points", "init_views", "pool_size", "new_view_every"):
             value = getattr(self, key)
             if not isinstance(value, int) or value < 1:
                 raise NeuralFieldsError(f"splats.{key}: expected a positive integer, got {value!r}")
+        cap = self.densify.max_gaussians
+        if cap is not None and (not isinstance(cap, int) or cap < 1):
+            raise NeuralFieldsError(f"splats.densify.max_gaussians: expected a positive integer or null, got {cap!r}")
         fractions = ("init_opacity", "novel_fraction", "photo_fraction", "ssim_weight", "sh_every", "densify_from",
                      "densify_until", "densify_every", "reset_every")
         for key in fractions:

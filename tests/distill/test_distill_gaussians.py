@@ -42,18 +42,22 @@ def test_distillation_improves_on_the_point_cloud_and_tracks_the_teacher(tiny_ru
     from neuralfields.distill.gaussians import SplatDistillConfig, splat_distill_trainer, splat_student_config
     from neuralfields.distill.pvd import teacher_fidelity
     from neuralfields.data import load_data
+    from neuralfields.scoring import score_model
 
     teacher, _, _ = load_teacher(tiny_run)
     scfg = SplatDistillConfig(resolution=48, init_views=6, init_points=2000)
-    cfg = splat_student_config(teacher.cfg, scfg, 100, "unused")
-    cfg.train.eval_every = 0
+    cfg = splat_student_config(teacher.cfg, scfg, 150, "unused")
+    cfg.train.eval_every, cfg.train.eval_images = 0, None  # the final validation scores every val view
     val = load_data(cfg.data, "val")
     loop = splat_distill_trainer(cfg, teacher, scfg, val, None, progress=False, log=lambda _: None)
-    start = teacher_fidelity(loop.model, teacher, val)["teacher_psnr"]
+    start_fidelity = teacher_fidelity(loop.model, teacher, val)["teacher_psnr"]
+    start_val = score_model(loop.model, val)["psnr"]
     initial = len(loop.model.scene)
     summary = loop.fit()
-    assert summary["teacher_psnr"] > start + 1.5, (start, summary["teacher_psnr"])
-    assert summary["teacher_psnr"] > 20 and summary["val_psnr"] > summary["teacher_val_psnr"] - 4, summary
+    # Closer to the teacher's renders and to the photographs than the point cloud it started from.
+    assert summary["teacher_psnr"] > start_fidelity + 2, (start_fidelity, summary)
+    assert summary["val_psnr"] > start_val + 1, (start_val, summary)
+    assert summary["val_psnr"] > summary["teacher_val_psnr"] - 5, summary
     assert summary["gaussians"] != initial  # densified and pruned on the way
     assert int(loop.model.scene.active_degree) == 3
 
