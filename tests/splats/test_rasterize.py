@@ -164,4 +164,6 @@ def test_gsplat_matches_ours():
     theirs = rasterize(scene.gaussians(), cams, 0, bg, RasterSettings(backend="gsplat"))
     diff = (ours.rgb - theirs.rgb).abs()
     assert float(diff.mean()) < 2e-3 and float(diff.max()) < 5e-2
-    torch.testing.assert_close(ours.means2d.reshape(-1, 2), theirs.means2d.reshape(-1, 2), rtol=0, atol=1e-3)
+    drawn = ours.visible & theirs.visible  # gsplat leaves culled rows unset
+    assert drawn.sum() > 0.9 * ours.visible.sum()
+    torch.testing.assert_close(ours.means2d.reshape(-1, 2)[drawn], theirs.means2d.reshape(-1, 2)[drawn], rtol=0, atol=1e-3)
