@@ -111,9 +111,8 @@ def split_batch_rank(rank: int, world: int, port: int, data: str, out: str, tota
     cfg = tiny_config(Path(data), steps=steps)
     cfg.train.checkpoint_every = 0
     cfg.train.selection = "uniform"  # an error map learns from its own rank's rays only
-    # The marcher steps every ray of a batch from the batch's nearest box entry, so sample
-    # positions depend on which rays share a batch. A box holding the cameras (radius 3.5) makes
-    # every ray start at ``near``: then a ray's samples are the same in any batch.
+    # A box holding the cameras (radius 3.5): every ray starts at ``near`` and crosses the same
+    # occupancy cells whichever rank draws it.
     cfg.data.scene_box = [-4.0, -4.0, -4.0, 4.0, 4.0, 4.0]
     loop = scene_trainer(cfg, load_data(cfg.data, "train"), None, None, progress=False)
     loop.batch = BatchSize(total_rays // world)  # fixed: no adaptation

@@ -31,13 +31,24 @@ def exclusive_segment_cumsum(values: Tensor, ray_indices: Tensor) -> Tensor:
     """``[S]`` sum of the values before each sample within its ray.
 
     One global cumulative sum minus the running total at each ray's first sample. In float32 that
-    total would swamp a ray's own sum over tens of thousands of samples, and float64 is slow or
-    missing on many accelerators, so the value is summed in int64 fixed point (exact, 2^-32 per
-    value); the gradient, which needs no such care, flows through the float32 sum.
+    total would swamp a ray's own sum over tens of thousands of samples. On the CPU the sum runs in
+    float64; float64 is slow or missing on many accelerators, so there the value is summed in int64
+    fixed point (exact, 2^-32 per value) and the gradient flows through the float32 sum (its
+    rounding, relative to the batch's total, is the price).
     """
     if values.numel() == 0:
         return values
     first = segment_first(ray_indices)
+    if values.device.type == "cpu":
+        # The host has float64 at full speed, and its gradient does not depend on other rays.
+        v64 = values.double()
+        before = torch.cumsum(v64, 0) - v64
+        return (before - before.index_select(0, first)).to(values.dtype)
+    return fixed_point_segment_cumsum(values, first)
+
+
+def fixed_point_segment_cumsum(values: Tensor, first: Tensor) -> Tensor:
+    """:func:`exclusive_segment_cumsum` on accelerators, given each sample's segment start ``first [S]``."""
     fixed = torch.round(values.detach() * FIXED_POINT).long()
     before = torch.cumsum(fixed, 0) - fixed
     exact = (before - before.index_select(0, first)).to(values.dtype) / FIXED_POINT

@@ -75,3 +75,19 @@ def test_weights_equal_nerfaccs_reference_implementation():
     w, t, a = render_weights(edges[:, :-1].reshape(-1), edges[:, 1:].reshape(-1), sigmas.reshape(-1), rays)
     for ours, ref in ((w, ref_w), (t, ref_t), (a, ref_a)):
         assert torch.allclose(ours.reshape(n_rays, n_samples), ref, atol=1e-5)
+
+
+def test_fixed_point_segment_sums_match_float64_in_value_and_gradient():
+    """The accelerators' path: int64 fixed-point values, gradients through the float32 sum."""
+    from neuralfields.render.compositing import fixed_point_segment_cumsum, segment_first
+
+    torch.manual_seed(0)
+    ray_idx = torch.randint(0, 2000, (40000,)).sort().values
+    values = (torch.rand(40000) * 3).requires_grad_(True)
+    ours = fixed_point_segment_cumsum(values, segment_first(ray_idx))
+    exact = exclusive_segment_cumsum(values.double(), ray_idx)
+    assert (ours.double() - exact).abs().max() < 1e-5
+    weights = torch.rand(40000)
+    (g_ours,) = torch.autograd.grad((ours * weights).sum(), values)
+    (g_exact,) = torch.autograd.grad((exact * weights.double()).sum(), values)
+    assert (g_ours.double() - g_exact).abs().max() < 1e-3 * g_exact.abs().max()
