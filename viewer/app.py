@@ -1,5 +1,5 @@
 """The Gradio page: novel views with mouse navigation, training cameras, videos, a camera-path
-editor and browser-side 3D (mesh and splats) of trained runs.
+editor, a browser-side mesh and Gaussian splats of trained runs.
 
 A thin layer over the library: cameras come from :mod:`neuralfields.camera_paths` and
 :mod:`.navigation` (orbit views with a pan target), pictures and videos from
@@ -9,7 +9,7 @@ handlers); handlers check the request, call those functions, time them and write
 page shows; every error reaches the page (and API clients) as a one-line message.
 
 Every public handler has an ``api_name`` (``/load_run``, ``/render``, ``/navigate``,
-``/render_camera``, ``/render_video``, ``/export_mesh``, ``/export_splats``, ``/add_keyframe``,
+``/render_camera``, ``/render_video``, ``/export_mesh``, ``/splats``, ``/make_splats``, ``/add_keyframe``,
 ``/preview_path``, ``/save_path``, ``/render_path``, ``/list_runs`` ...), so scripts can drive the
 viewer with ``gradio_client``.
 """
@@ -33,7 +33,8 @@ from neuralfields.errors import NeuralFieldsError  # noqa: E402
 
 from .core import MIN_SIDE, OutputFiles, Viewer, ViewerConfig, check_side  # noqa: E402,F401 - check_side re-exported
 from .navigation import page_script  # noqa: E402
-from .panels import export_panel, path_editor_panel, run_loading, run_panel, video_panel, view_panel  # noqa: E402
+from .panels import (export_panel, path_editor_panel, run_loading, run_panel, splats_panel,  # noqa: E402
+                     video_panel, view_panel)
 from .runs import RunLibrary  # noqa: E402
 
 __all__ = ["ViewerConfig", "build_app", "launch", "check_exposure"]
@@ -96,6 +97,7 @@ def build_app(root: str | Path, max_resolution: int | None = None, config: Viewe
                 kf_table = path_editor_panel(viewer, view_tab, keys_state)
                 video_panel(viewer, run_box)
                 crop = export_panel(viewer, view_tab)
+                splats_panel(viewer, run_box)
         run_loading(demo, viewer, info, view_tab, crop, keys_state, kf_table)
     demo.viewer_config = cfg  # launch() needs the resolved output folder
     demo.viewer = viewer

@@ -39,9 +39,8 @@ class ViewerConfig:
     mesh_resolution: int = 128  # marching-cubes samples along the longest box side
     max_mesh_resolution: int = 384
     mesh_faces: int = 300_000  # meshes are simplified to about this many faces so the browser stays smooth
-    splat_views: int = 12  # training views whose rendered depth becomes splats
-    splat_side: int = 128  # those views' longest side in pixels
-    splat_points: int = 150_000  # at most this many splats (a random subset beyond)
+    splat_steps: int = 300  # "Make splats" distils this many steps: a preview (the CLI's default is 3000)
+    splat_resolution: int = 128  # longest side of the views it distils on
     cached_runs: int = 2  # loaded models kept in memory
     queue_size: int = 16  # requests waiting for the server at most; more get "queue is full"
     sessions: int = 256  # browser sessions whose newest navigation request is remembered

@@ -54,7 +54,7 @@ def find_runs(root: str | Path) -> dict[str, Path]:
     return runs
 
 
-def _checkpoint_stamp(path: Path) -> tuple[str, float] | None:
+def checkpoint_stamp(path: Path) -> tuple[str, float] | None:
     """Newest checkpoint's name and mtime: a newer one (training still running) triggers a reload."""
     found = list_checkpoints(path)
     if not found:
@@ -134,7 +134,7 @@ class RunLibrary:
         """The loaded run, reloaded when a newer checkpoint appeared; least recently used ones are dropped."""
         path = self.path(name)
         with self._lock:
-            stamp = _checkpoint_stamp(path)
+            stamp = checkpoint_stamp(path)
             run = self._loaded.get(name)
             if run is None or (stamp is not None and stamp != run.stamp):
                 model, state, view, how = self._load(path)

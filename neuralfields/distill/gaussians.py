@@ -204,8 +204,14 @@ class TeacherViews:
         bg = self._background()
         return View(camera, composite_background(image, bg).to(self.device), bg, "photo")
 
-    def next(self, n: int, progress: float = 0.0) -> View:
+    def stage(self, progress: float) -> str:
+        """Where the views come from at ``progress`` (share of the run done): ``teacher views`` or ``photographs``."""
         if self.photos is not None and progress >= 1 - self.scfg.photo_fraction:
+            return "photographs"
+        return "teacher views"
+
+    def next(self, n: int, progress: float = 0.0) -> View:
+        if self.stage(progress) == "photographs":
             return self.photo_view()
         if not self.pool or self.calls % self.scfg.new_view_every == 0:
             self.pool.append(self.teacher_view())

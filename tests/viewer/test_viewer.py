@@ -1,6 +1,6 @@
 """The viewer through its HTTP API (gradio_client): load a run, render views and outputs, navigate
 with the mouse's endpoint, jump to a training camera, render a video, edit, save and render a
-camera path, export a cropped mesh and splats, log in; bad requests and run names outside the
+camera path, export a cropped mesh, show and make Gaussian splats, log in; bad requests and run names outside the
 list come back as one-line messages."""
 
 from __future__ import annotations
@@ -30,6 +30,7 @@ from neuralfields.errors import NeuralFieldsError  # noqa: E402
 
 MAX_SIDE = 64  # the test viewer's --max-resolution: small, so renders stay quick
 PREVIEW = 16  # its preview side: views above 32 px render twice
+SPLAT_STEPS = 20  # "Make splats": a few steps are enough to check what is shown and written
 
 
 @pytest.fixture(scope="module")
@@ -39,7 +40,8 @@ def served(tiny_run, tmp_path_factory):
 
     out = tmp_path_factory.mktemp("viewer-out")
     # One torch thread: on a loaded 2-core machine it renders several times faster than two.
-    config = ViewerConfig(max_resolution=MAX_SIDE, preview_side=PREVIEW, output_dir=str(out), threads=1)
+    config = ViewerConfig(max_resolution=MAX_SIDE, preview_side=PREVIEW, output_dir=str(out), threads=1,
+                          splat_steps=SPLAT_STEPS)
     with viewer_server(tiny_run.parent, config) as url:
         yield gradio_client.Client(url, verbose=False), tiny_run.name
 
@@ -259,14 +261,13 @@ def test_camera_path_editor_saves_both_formats_and_renders(served, tiny_run, tmp
     assert "at least 2 keyframes" in app_error(client, run, 1, 5, 32, False, "rgb", api_name="/save_path")
 
 
-# ------------------------------------------------------------------------------------ 3D: crop, splats
+# ------------------------------------------------------------------------------------ 3D: crop; splats
 
 
-def test_crop_box_and_splats(served, tiny_run):
+def test_crop_box_cuts_the_mesh(served, tiny_run):
     import trimesh
 
     from neuralfields.export.mesh import Z_UP_TO_Y_UP
-    from neuralfields.export.splat import SPLAT_DTYPE, read_splat
 
     client, run = served
     loaded = client.predict(run, api_name="/load_run")
@@ -279,11 +280,60 @@ def test_crop_box_and_splats(served, tiny_run):
     assert (lo >= np.array(crop[:3]) - 1e-4).all() and (hi <= np.array(crop[3:]) + 1e-4).all(), mesh.bounds
     assert "bounds" in status
 
-    splat, file, status = client.predict(run, 0, *crop, api_name="/export_splats")
-    records = read_splat(splat)
-    assert len(records) > 100 and Path(splat).stat().st_size == len(records) * SPLAT_DTYPE.itemsize
-    assert "splats from" in status
-    assert "each max must exceed" in app_error(client, run, 0, 1, 0, 0, 0, 1, 1, api_name="/export_splats")
+    bad_crop = [1, 0, 0, 0, 1, 1]
+    assert "each max must exceed" in app_error(client, run, "marching-cubes", 32, 0, *bad_crop, api_name="/export_mesh")
+
+
+def files_below(folder: Path) -> dict[str, float]:
+    return {str(p.relative_to(folder)): p.stat().st_mtime for p in folder.rglob("*") if p.is_file()}
+
+
+def test_splats_tab_makes_splats_without_touching_the_run(served, tiny_run):
+    from neuralfields.splats.io import read_ply
+
+    client, run = served
+    ply, file, status = client.predict(run, api_name="/splats")
+    assert ply is None and file is None and "no distilled splats yet" in status and f"{SPLAT_STEPS} steps" in status
+    before = files_below(tiny_run)
+    ply, file, status = client.predict(run, api_name="/make_splats")
+    assert files_below(tiny_run) == before  # nothing is written into the run folder
+    scene = read_ply(ply)
+    assert len(scene) > 1000 and Path(file).read_bytes() == Path(ply).read_bytes()
+    assert "Gaussians" in status and f"made here from {run} ({SPLAT_STEPS} steps at 48 px" in status
+    # In the splat-viewer frame: the scene centre at the origin, the training cameras 5 units away.
+    distances = scene.means.norm(dim=-1)
+    assert float(distances.quantile(0.99)) < 5.0 and float(scene.means.mean(0).norm()) < 1.0
+    again, _, status_again = client.predict(run, api_name="/splats")
+    assert again is not None and Path(again).read_bytes() == Path(ply).read_bytes() and status_again == status
+    assert "unknown run" in app_error(client, "../elsewhere", api_name="/make_splats")
+
+
+def test_splats_tab_shows_the_runs_own_splats(tiny_run, tmp_path):
+    """A run with ``RUN/splats/`` (``distill --student gaussians``) shows those, exported in the viewer frame."""
+    from neuralfields.export.splat import scene_transform
+    from neuralfields.splats.io import read_ply
+    from neuralfields.splats.model import load_splats
+    from neuralfields.splats.transform import transform_scene
+    from viewer.core import OutputFiles, Viewer, ViewerConfig
+    from viewer.runs import RunLibrary
+    from viewer.splats import SplatShelf
+
+    run_dir = tmp_path / "runs" / "tiny"
+    shutil.copytree(tiny_run, run_dir)
+    assert main(["distill", str(run_dir), "--student", "gaussians", "--steps", "10", "--no-progress",
+                 "--set", "splats.resolution=24", "--set", "splats.init_views=4"]) == 0
+    cfg = ViewerConfig(output_dir=str(tmp_path / "out")).resolved()
+    viewer = Viewer(cfg, RunLibrary(run_dir.parent), OutputFiles(cfg.output_dir, cfg.keep_files))
+    shelf, run = SplatShelf(viewer), viewer.library.get("tiny")
+    shown = shelf.show(run)
+    model, state = load_splats(run_dir)
+    expected = transform_scene(model.scene, scene_transform(model.info))
+    assert torch.allclose(read_ply(shown.path).means, expected.means, atol=1e-5)
+    assert shown.path.parent == Path(cfg.output_dir) and "distilled into tiny/splats/ (step 10)" in shown.status
+    assert shelf.show(run).path == shown.path  # exported once per checkpoint
+    assert not shelf.offers_making(run)
+    with pytest.raises(NeuralFieldsError, match="already has distilled splats"):
+        shelf.make(run, lambda *progress: None)
 
 
 # ------------------------------------------------------------------------------------ sharing safely

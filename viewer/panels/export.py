@@ -1,5 +1,5 @@
-"""The 3D tab: a GLB mesh or Gaussian splats of the run inside a crop box, exported as files
-and drawn by the browser (see :mod:`..geometry`)."""
+"""The 3D tab: a GLB mesh of the run inside a crop box, exported as a file and drawn by the
+browser (see :mod:`..geometry`); Gaussian splats have their own tab (:mod:`.splats`)."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ CROP_AXES = ("x", "y", "z")
 
 
 def export_panel(viewer: Viewer, view_tab: ViewTab) -> list[gr.Number]:
-    """The 3D tab; exports at the View tab's time. Returns the crop box's fields (x, y, z min, then max)."""
+    """The 3D tab; meshes at the View tab's time. Returns the crop box's fields (x, y, z min, then max)."""
     cfg, library = viewer.cfg, viewer.library
     run_box, time_slider = view_tab.run_box, view_tab.time_slider
 
@@ -24,14 +24,9 @@ def export_panel(viewer: Viewer, view_tab: ViewTab) -> list[gr.Number]:
         out, status = geometry.mesh_glb(viewer, library.get(name), method, resolution, time_value, crop)
         return str(out), str(out), status
 
-    @page_errors
-    def export_splats(name, time_value, *crop):
-        out, status = geometry.splats(viewer, library.get(name), time_value, crop)
-        return str(out), str(out), status
-
     with gr.Tab("3D"):
-        gr.Markdown("Crop box in world units (starts as the scene box); the mesh and the splats lie "
-                    "inside it. Both are drawn by your browser: drag to turn, scroll to zoom.")
+        gr.Markdown("Crop box in world units (starts as the scene box); the mesh lies inside it. Your "
+                    "browser draws it: drag to turn, scroll to zoom. Gaussian splats: the Splats tab.")
         crop = []
         for corner in ("min", "max"):
             with gr.Row():
@@ -43,9 +38,7 @@ def export_panel(viewer: Viewer, view_tab: ViewTab) -> list[gr.Number]:
                                  min(cfg.mesh_resolution, cfg.max_mesh_resolution), step=16,
                                  label="mesh resolution (samples along the longest side)",
                                  elem_id="mesh-res")
-        with gr.Row():
-            mesh_go = gr.Button("Export GLB mesh", variant="primary", elem_id="mesh-go")
-            splat_go = gr.Button("Export splats (.splat)", elem_id="splat-go")
+        mesh_go = gr.Button("Export GLB mesh", variant="primary", elem_id="mesh-go")
         model3d = gr.Model3D(label="3D (drag to rotate, scroll to zoom)", interactive=False,
                              height=IMAGE_HEIGHT, elem_id="model-3d")
         geometry_file = gr.File(label="file", interactive=False, elem_id="geometry-file")
@@ -53,6 +46,4 @@ def export_panel(viewer: Viewer, view_tab: ViewTab) -> list[gr.Number]:
 
     mesh_go.click(export_glb, [run_box, mesh_method, mesh_res, time_slider, *crop],
                   [model3d, geometry_file, geometry_status], api_name="export_mesh", **EXPORT_QUEUE)
-    splat_go.click(export_splats, [run_box, time_slider, *crop], [model3d, geometry_file, geometry_status],
-                   api_name="export_splats", **EXPORT_QUEUE)
     return crop
