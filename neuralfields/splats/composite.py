@@ -60,11 +60,11 @@ def _ellipse_pixels(params: Tensor, reach: Tensor, ext_y: Tensor, width: int, he
     return g.index_select(0, row), x0.index_select(0, row).long() + k, y.index_select(0, row)
 
 
-def _sigma(params: Tensor, x: Tensor, y: Tensor) -> Tensor:
-    """``[M]`` the Gaussian exponent ``a dx^2 / 2 + b dx dy + c dy^2 / 2`` at pixel centres, from
-    ``params [M, >=5]`` rows ``(u, v, a, b, c, ...)`` already gathered per pair."""
-    dx, dy = x + 0.5 - params[:, 0], y + 0.5 - params[:, 1]
-    return 0.5 * (params[:, 2] * dx * dx + params[:, 4] * dy * dy) + params[:, 3] * dx * dy
+def _sigma(u: Tensor, v: Tensor, a: Tensor, b: Tensor, c: Tensor, x: Tensor, y: Tensor) -> Tensor:
+    """``[M]`` the Gaussian exponent ``a dx^2 / 2 + b dx dy + c dy^2 / 2`` at pixel centres ``(x, y)``
+    of Gaussians ``(u, v, a, b, c)`` already gathered per pair (all ``[M]``)."""
+    dx, dy = x + 0.5 - u, y + 0.5 - v
+    return 0.5 * (a * dx * dx + c * dy * dy) + b * dx * dy
 
 
 def composite(proj: Projected, opacities: Tensor, colours: Tensor, width: int, height: int, background: Tensor,
@@ -92,8 +92,10 @@ def composite(proj: Projected, opacities: Tensor, colours: Tensor, width: int, h
                                                                         device=device) * float(pair_budget))
         bounds = [0, *sorted(set(chunk.tolist()) - {0, len(ids)}), len(ids)]
 
-    # One row per Gaussian, gathered once per pair (a row gather is the cheapest way to index on the CPU).
-    params = torch.cat([proj.means2d[ids], proj.conics[ids], opacities[ids, None]], 1)  # [M, 6]: u v a b c o
+    params = torch.cat([proj.means2d[ids], proj.conics[ids], opacities[ids, None]], 1)  # [K, 6]: u v a b c o
+    # Gathered per pair column by column: the backward of a gather scatters into its source, and
+    # a 1D source of K values is far cheaper to clear and scatter into than columns of a [M, 6] copy.
+    columns = [col.contiguous() for col in params.unbind(1)]
     cols = colours[ids]
     image = colours.new_zeros(n_pix, colours.shape[1])
     log_t = torch.zeros(n_pix, dtype=torch.float64, device=device)  # log transmittance so far
@@ -115,11 +117,12 @@ def composite(proj: Projected, opacities: Tensor, colours: Tensor, width: int, h
             segment = torch.cumsum(first, 0) - 1
         if len(pix) == 0:
             continue
-        rows = params.index_select(0, gid)
-        sigma = _sigma(rows, x, y)
+        u, v, a, b, c, opacity = (col.index_select(0, gid) for col in columns)
+        sigma = _sigma(u, v, a, b, c, x, y)
+        raw = opacity * torch.exp(-sigma)
         with torch.no_grad():  # the ellipse is the alpha test up to rounding: apply the test itself
-            passed = (sigma >= 0) & (rows[:, 5] * torch.exp(-sigma) >= min_alpha)
-        alpha = (rows[:, 5] * torch.exp(-sigma)).clamp_max(max_alpha) * passed
+            passed = (sigma >= 0) & (raw >= min_alpha)
+        alpha = raw.clamp_max(max_alpha) * passed
         log_1ma = torch.log1p(-alpha).double()
         # Exclusive sums within each pixel's run: a global cumulative sum minus its value at the
         # run's start (float64: the global sum grows with the pair count).
