@@ -31,7 +31,8 @@ import torch  # noqa: E402
 
 from neuralfields.errors import NeuralFieldsError  # noqa: E402
 
-from .core import MIN_SIDE, OutputFiles, Viewer, ViewerConfig, check_side  # noqa: E402,F401 - check_side re-exported
+from .core import (MIN_SIDE, OutputFiles, Viewer, ViewerBlocks, ViewerConfig,  # noqa: E402,F401 - check_side re-exported
+                   check_side, log_to_terminal)
 from .navigation import page_script  # noqa: E402
 from .panels import (export_panel, path_editor_panel, run_loading, run_panel, splats_panel,  # noqa: E402
                      video_panel, view_panel)
@@ -85,7 +86,7 @@ def build_app(root: str | Path, max_resolution: int | None = None, config: Viewe
             raise NeuralFieldsError(f"--max-resolution: expected at least {MIN_SIDE} pixels, got {max_resolution}")
         cfg = replace(cfg, max_resolution=int(max_resolution))
     viewer = Viewer(cfg, RunLibrary(root, cfg.cached_runs, cfg.device, cfg.exact), OutputFiles(cfg.output_dir, cfg.keep_files))
-    with gr.Blocks(title="neuralfields viewer", analytics_enabled=False, delete_cache=(600, 3600)) as demo:
+    with ViewerBlocks(title="neuralfields viewer", analytics_enabled=False, delete_cache=(600, 3600)) as demo:
         gr.Markdown("## neuralfields viewer")
         gr.HTML("", js_on_load=page_script(), visible="hidden", elem_id="nav-script")
         keys_state = gr.State([])
@@ -122,6 +123,7 @@ def launch(root: str | Path, host: str = "127.0.0.1", port: int | None = 7860, m
         the Blocks and the URL.
     """
     check_exposure(host, auth, open_access)
+    log_to_terminal()  # baking, refusals and crashes each show in the server's terminal
     demo = build_app(root, max_resolution, config)
     cfg: ViewerConfig = demo.viewer_config
     if cfg.threads is not None:

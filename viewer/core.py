@@ -1,11 +1,13 @@
 """What every page handler shares: limits (:class:`ViewerConfig`), value checks, output files,
-one-line page errors, and :class:`Viewer` (runs, files and the lock around model evaluation)."""
+one-line page errors (and one line in the server's terminal for each refusal), and :class:`Viewer`
+(runs, files and the lock around model evaluation)."""
 
 from __future__ import annotations
 
 import functools
 import inspect
 import logging
+import sys
 import tempfile
 import threading
 import uuid
@@ -158,17 +160,43 @@ def render_picture(run: LoadedRun, path: CameraPath, output: str, style: VisualS
 # ------------------------------------------------------------------------------------ errors
 
 
+class _TerminalHandler(logging.StreamHandler):
+    """Lines to whatever ``sys.stderr`` is when they are written (a stream fixed at start would
+    miss a redirection made later)."""
+
+    @property
+    def stream(self):
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, _):
+        pass
+
+
+def log_to_terminal() -> None:
+    """Show the viewer's log lines (baking, refusals, crashes) in the server's terminal, once per process."""
+    if not any(isinstance(h, _TerminalHandler) for h in log.handlers):
+        handler = _TerminalHandler()
+        handler.setFormatter(logging.Formatter("viewer: %(message)s"))
+        log.addHandler(handler)
+    log.setLevel(logging.INFO)
+
+
 def page_errors(fn):
-    """Turn exceptions into one-line page messages (``gr.Error``); tracebacks go to the server log only."""
+    """Turn exceptions into one-line page messages (``gr.Error``).
+
+    A refusal (:class:`NeuralFieldsError`: a bad value, a limit) is one line in the server log;
+    anything else is a crash, whose traceback goes to the server log (never to the page)."""
 
     def message(exc: Exception) -> gr.Error:
         if isinstance(exc, gr.Error):
             return exc
-        if isinstance(exc, NeuralFieldsError):
-            return gr.Error(str(exc), print_exception=False)
-        log.exception("viewer: %s failed", fn.__name__)
-        first = (str(exc).strip().splitlines() or [""])[0]
         what = fn.__name__.replace("_", " ")
+        if isinstance(exc, NeuralFieldsError):
+            log.info("%s refused: %s", what, exc)
+            return gr.Error(str(exc), print_exception=False)
+        log.exception("%s failed", what)
+        first = (str(exc).strip().splitlines() or [""])[0]
         return gr.Error(f"{what} failed: {type(exc).__name__}: {first}", print_exception=False)
 
     if inspect.isgeneratorfunction(fn):
@@ -187,3 +215,23 @@ def page_errors(fn):
         except Exception as exc:  # noqa: BLE001
             raise message(exc) from None
     return plain
+
+
+class ViewerBlocks(gr.Blocks):
+    """The page's Blocks: a ``gr.Error`` that would print its traceback is a refusal and prints one line.
+
+    Gradio prints the traceback of every ``gr.Error`` raised with ``print_exception`` (its default),
+    its own input checks included (a slider value beyond the slider's maximum, a choice not in a
+    dropdown), before a handler and :func:`page_errors` see the request.
+    """
+
+    async def process_api(self, block_fn, *args, **kwargs):
+        try:
+            return await super().process_api(block_fn, *args, **kwargs)
+        except gr.Error as exc:
+            if exc.print_exception:
+                exc.print_exception = False
+                fn = self.fns[block_fn] if isinstance(block_fn, int) else block_fn
+                name = getattr(fn, "api_name", None) or getattr(fn, "name", "request")
+                log.info("%s refused: %s", str(name).replace("_", " "), exc.message)
+            raise

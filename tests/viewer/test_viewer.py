@@ -138,6 +138,27 @@ def test_bad_requests_come_back_as_messages(served):
     assert "frames exceed" in app_error(client, run, "orbit", 10, 30, 32, "rgb", api_name="/render_video")
 
 
+def test_refusals_are_one_line_in_the_server_terminal(served, capfd, monkeypatch):
+    from viewer.runs import RunLibrary
+
+    client, run = served
+    capfd.readouterr()
+    app_error(client, run, 0, 20, 1, 40, MAX_SIDE * 2, "rgb", 0, api_name="/render")  # gradio's own slider check
+    app_error(client, run, "orbit", 10, 30, 32, "rgb", api_name="/render_video")  # the viewer's frame limit
+    err = capfd.readouterr().err
+    assert "Traceback" not in err, err
+    refused = [line for line in err.splitlines() if "refused" in line]
+    assert len(refused) == 2 and len(err.strip().splitlines()) == 2, err
+    assert refused[0].startswith("viewer: render refused:") and f"maximum value {MAX_SIDE}" in refused[0]
+    assert refused[1].startswith("viewer: make video refused: 300 frames exceed")
+    # A crash is not a refusal: its traceback still reaches the terminal (and only a line the page).
+    monkeypatch.setattr(RunLibrary, "get", lambda self, name: (_ for _ in ()).throw(RuntimeError("disk on fire")))
+    assert "make video failed: RuntimeError: disk on fire" in app_error(client, run, "orbit", 1, 4, 32, "rgb",
+                                                                       api_name="/render_video")
+    err = capfd.readouterr().err
+    assert "Traceback" in err and "viewer: make video failed" in err and "refused" not in err
+
+
 def test_library_checks_and_run_discovery(tmp_path, tiny_run):
     from viewer import find_runs
     from viewer.app import ViewerConfig, check_side
