@@ -219,21 +219,44 @@ def eval_metrics(path: Path) -> dict[str, dict]:
     return out
 
 
+def duration_text(seconds: float) -> str:
+    """``10-minute``, ``2-hour``, ``90-second``: a time budget as an adjective."""
+    for unit, size in (("hour", 3600), ("minute", 60)):
+        if seconds >= size and seconds % size == 0:
+            return f"{int(seconds // size)}-{unit}"
+    return f"{seconds:g}-second"
+
+
+def training_steps(run: LoadedRun, summary: dict | None) -> str:
+    """``300 of 300``; ``2,082 (ended on its 10-minute time budget)`` for a run the budget stopped
+    (``summary.json`` written, fewer steps than planned, training time at the config's budget)."""
+    step, planned = run.state.get("step", "?"), run.model.cfg.train.steps
+    budget = run.model.cfg.train.time_budget
+    if budget is None:
+        return f"{_figure(step)} of {_figure(planned)}"
+    seconds, done = (summary or {}).get("train_seconds"), (summary or {}).get("steps")
+    if isinstance(seconds, (int, float)) and isinstance(done, int) and done < planned and seconds >= budget:
+        return f"{_figure(step)} (ended on its {duration_text(budget)} time budget)"
+    if summary is None:  # still training (or stopped before its end): either limit may end it
+        return f"{_figure(step)} of {_figure(planned)} (or its {duration_text(budget)} time budget)"
+    return f"{_figure(step)} of {_figure(planned)}"
+
+
 def describe_run(run: LoadedRun) -> str:
     """Markdown facts: field, parameters, steps, scene, ``summary.json`` and eval metrics."""
     cfg, info = run.model.cfg, run.model.info
     cams = info.cameras
+    summary = _read_json(run.path / "summary.json")
     lines = [
         f"| run | {run.name} |", "|---|---|",
         f"| field | `{cfg.field.name}` |",
         f"| parameters | {run.model.field.num_parameters:,} |",
-        f"| training steps | {_figure(run.state.get('step', '?'))} of {_figure(cfg.train.steps)} |",
+        f"| training steps | {training_steps(run, summary)} |",
         f"| {checkpoint_note(run).replace('checkpoint ', 'checkpoint | ', 1)} |",
         f"| views render with | {run.renderer} |",
         f"| training cameras | {len(cams)} at {int(cams.width[0])}x{int(cams.height[0])} |",
         f"| dynamic | {'yes (time slider)' if info.dynamic else 'no'} |",
     ]
-    summary = _read_json(run.path / "summary.json")
     if summary:
         shown = {k: v for k, v in summary.items() if isinstance(v, (int, float, str)) and k not in SHOWN_ABOVE}
         lines += [f"| {k.replace('_', ' ')} | {_figure(v)} |" for k, v in shown.items()]

@@ -10,6 +10,7 @@ import os
 os.environ["GRADIO_ANALYTICS_ENABLED"] = "False"
 os.environ["HF_HUB_OFFLINE"] = "1"
 
+import json  # noqa: E402
 import shutil  # noqa: E402
 import time  # noqa: E402
 import urllib.error  # noqa: E402
@@ -157,6 +158,29 @@ def test_refusals_are_one_line_in_the_server_terminal(served, capfd, monkeypatch
                                                                        api_name="/render_video")
     err = capfd.readouterr().err
     assert "Traceback" in err and "viewer: make video failed" in err and "refused" not in err
+
+
+def test_info_says_when_the_time_budget_ended_training(tiny_run, tmp_path):
+    from neuralfields.camera_paths import estimate_scene_frame
+    from neuralfields.scene_model import load_model
+    from viewer.runs import LoadedRun, describe_run, duration_text
+
+    model, state = load_model(tiny_run)
+    model.cfg.train.steps, model.cfg.train.time_budget = 100_000, 600.0
+    frame = estimate_scene_frame(model.info.cameras, model.info.aabb)
+    run = LoadedRun("budget", tmp_path, model, dict(state, step=2082), frame, None, model, "live field")
+    # No summary.json yet: still training, and either limit may end it.
+    assert "| training steps | 2,082 of 100,000 (or its 10-minute time budget) |" in describe_run(run)
+    # What the training loop writes when the budget stops it.
+    (tmp_path / "summary.json").write_text(json.dumps({"steps": 2082, "train_seconds": 600.4, "final_loss": 0.01}))
+    info = describe_run(run)
+    assert "| training steps | 2,082 (ended on its 10-minute time budget) |" in info and "100,000" not in info
+    # Every planned step done before the budget ran out: the plain count.
+    model.cfg.train.steps = 2082
+    assert "| training steps | 2,082 of 2,082 |" in describe_run(run)
+    model.cfg.train.time_budget = None
+    assert "| training steps | 2,082 of 2,082 |" in describe_run(run)
+    assert [duration_text(s) for s in (600, 7200, 90, 12.5)] == ["10-minute", "2-hour", "90-second", "12.5-second"]
 
 
 def test_library_checks_and_run_discovery(tmp_path, tiny_run):
