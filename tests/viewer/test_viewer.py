@@ -183,6 +183,61 @@ def test_info_says_when_the_time_budget_ended_training(tiny_run, tmp_path):
     assert [duration_text(s) for s in (600, 7200, 90, 12.5)] == ["10-minute", "2-hour", "90-second", "12.5-second"]
 
 
+class RecordedProgress:
+    """Stands in for ``gr.Progress``: records what a handler reports."""
+
+    def __init__(self):
+        self.calls: list[tuple] = []
+
+    def __call__(self, progress=None, desc=None, total=None, unit="steps"):
+        self.calls.append((progress, desc))
+
+
+def page_handler(demo, api_name: str):
+    return next(fn.fn for fn in demo.fns.values() if fn.api_name == api_name)
+
+
+def test_loading_an_unbaked_run_shows_the_bake_and_its_size(tiny_run, tmp_path, caplog):
+    import logging
+    import re
+
+    from neuralfields.bake import BakeConfig
+    from neuralfields.threads import torch_threads
+    from viewer import ViewerConfig, build_app
+
+    run = tmp_path / "runs" / "fresh"
+    shutil.copytree(tiny_run, run, ignore=shutil.ignore_patterns("baked", "eval"))
+    config = ViewerConfig(max_resolution=MAX_SIDE, output_dir=str(tmp_path / "out"),
+                          bake=BakeConfig(resolution=64, visibility_rays=1 << 14))
+    load_run = page_handler(build_app(run.parent, config=config), "load_run")
+    progress = RecordedProgress()
+    with torch_threads(1), caplog.at_level(logging.INFO, logger="neuralfields.viewer"):
+        status = load_run("fresh", progress=progress)[7]
+        again = RecordedProgress()
+        status_again = load_run("fresh", progress=again)[7]  # loaded already: nothing to bake
+    descs = [desc for _, desc in progress.calls]
+    folder = run / "baked"
+    # The bar goes through the bake's own stages, in order, and names the bake's size and folder
+    # once the blocks that show are known.
+    stages = ["loading fresh", "baking: finding the blocks that show", "baking: filling the lattice (about",
+              "baking: saving (about", "rendering a first small view"]
+    firsts = [next(i for i, d in enumerate(descs) if d.startswith(stage)) for stage in stages]
+    assert firsts == sorted(firsts), descs
+    views = [p for p, d in progress.calls if d == stages[1]]
+    assert views[0] == (1, 24) and views[-1] == (24, 24)
+    filling = descs[firsts[2]]
+    assert filling.endswith(f"MiB into {folder}/)"), filling
+    estimate = float(re.search(r"about ([0-9.]+) MiB", filling).group(1))
+    size = (folder / "step_000300.pt").stat().st_size / 2**20
+    assert size / 1.5 < estimate < size * 1.5, (estimate, size)
+    assert "baked now:" in status and f"MiB in {folder}/" in status
+    # The terminal says it too, before the lattice is filled.
+    said = [r.getMessage() for r in caplog.records if r.name == "neuralfields.viewer"]
+    sized = next(i for i, m in enumerate(said) if m.startswith("baking about ") and f"MiB into {folder}/" in m)
+    assert sized < next(i for i, m in enumerate(said) if m.startswith("baked in")), said
+    assert not any("baking" in desc for _, desc in again.calls) and "baked now" not in status_again
+
+
 def test_library_checks_and_run_discovery(tmp_path, tiny_run):
     from viewer import find_runs
     from viewer.app import ViewerConfig, check_side
@@ -346,8 +401,8 @@ def test_splats_tab_makes_splats_without_touching_the_run(served, tiny_run):
     assert len(scene) > 1000 and Path(file).read_bytes() == Path(ply).read_bytes()
     assert "Gaussians" in status and f"made here from {run} ({SPLAT_STEPS} steps at 48 px" in status
     # In the splat-viewer frame: the scene centre at the origin, the training cameras 5 units away.
-    distances = scene.means.norm(dim=-1)
-    assert float(distances.quantile(0.99)) < 5.0 and float(scene.means.mean(0).norm()) < 1.0
+    means = scene.means.detach()
+    assert float(means.norm(dim=-1).quantile(0.99)) < 5.0 and float(means.mean(0).norm()) < 1.0
     again, _, status_again = client.predict(run, api_name="/splats")
     assert again is not None and Path(again).read_bytes() == Path(ply).read_bytes() and status_again == status
     assert "unknown run" in app_error(client, "../elsewhere", api_name="/make_splats")
@@ -390,7 +445,8 @@ def test_run_names_never_leave_the_list(served, tiny_run, tmp_path, monkeypatch)
     client, run = served
     opened = []
     original = RunLibrary._load
-    monkeypatch.setattr(RunLibrary, "_load", lambda self, folder: opened.append(Path(folder)) or original(self, folder))
+    monkeypatch.setattr(RunLibrary, "_load", lambda self, folder, *rest: opened.append(Path(folder))
+                        or original(self, folder, *rest))
     sibling = tiny_run.parent.parent / "other"  # a real run folder just outside the served one
     shutil.copytree(tiny_run, sibling, dirs_exist_ok=True)
     try:
@@ -403,18 +459,52 @@ def test_run_names_never_leave_the_list(served, tiny_run, tmp_path, monkeypatch)
     assert all(p.resolve() == tiny_run.resolve() for p in opened), opened
 
 
+# What the server answers at these routes must not name a run before login.
+PUBLIC_ROUTES = ("/", "/?page=", "/config", "/info", "/gradio_api/info", "/gradio_api/info?all_endpoints=True",
+                 "/gradio_api/openapi.json", "/openapi.json", "/gradio_api/runs", "/gradio_api/app_id",
+                 "/gradio_api/startup-events", "/manifest.json", "/theme.css", "/gradio_api/login_check",
+                 "/gradio_api/token", "/gradio_api/user", "/monitoring")
+
+
+def http_get(opener, url: str) -> tuple[int, str]:
+    try:
+        with opener.open(url, timeout=30) as answer:
+            return answer.status, answer.read().decode(errors="replace")
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read().decode(errors="replace")
+
+
 def test_login_guards_page_and_api(tiny_run, tmp_path):
+    import http.cookiejar
+    import urllib.parse
+
     from viewer import ViewerConfig
 
-    config = ViewerConfig(max_resolution=MAX_SIDE, preview_side=PREVIEW, output_dir=str(tmp_path), threads=1)
-    with viewer_server(tiny_run.parent, config, auth=("ann", "s3cret:x")) as url:
-        with pytest.raises(urllib.error.HTTPError) as info:
-            urllib.request.urlopen(f"{url.rstrip('/')}/config", timeout=30)
-        assert info.value.code == 401
+    runs = tmp_path / "runs"
+    runs.mkdir()
+    (runs / "quartz-owl-run").symlink_to(tiny_run, target_is_directory=True)  # a name no page has by chance
+    config = ViewerConfig(max_resolution=MAX_SIDE, preview_side=PREVIEW, output_dir=str(tmp_path / "out"), threads=1)
+    with viewer_server(runs, config, auth=("ann", "s3cret:x")) as url:
+        base = url.rstrip("/")
+        anonymous = urllib.request.build_opener()
+        assert http_get(anonymous, f"{base}/config")[0] == 401
+        status, page = http_get(anonymous, f"{base}/")
+        assert status == 200 and '"auth_required":true' in page  # the login page
+        for route in PUBLIC_ROUTES:
+            status, body = http_get(anonymous, base + route)
+            assert "quartz-owl" not in body, f"{route} ({status}) names a run before login"
+        # After login the page and its config name it.
+        jar = http.cookiejar.CookieJar()
+        user = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(jar))
+        form = urllib.parse.urlencode({"username": "ann", "password": "s3cret:x"}).encode()
+        assert user.open(f"{base}/login", data=form, timeout=30).status == 200
+        for route in ("/", "/config", "/gradio_api/info"):
+            status, body = http_get(user, base + route)
+            assert status == 200 and "quartz-owl-run" in body, route
         with pytest.raises(Exception):
             gradio_client.Client(url, verbose=False, auth=("ann", "wrong"))
         client = gradio_client.Client(url, verbose=False, auth=("ann", "s3cret:x"))
-        assert client.predict(api_name="/list_runs")
+        assert "quartz-owl-run" in str(client.predict(api_name="/list_runs"))
 
 
 def test_views_are_not_held_back_by_a_long_render(served):
