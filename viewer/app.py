@@ -85,7 +85,8 @@ def build_app(root: str | Path, max_resolution: int | None = None, config: Viewe
         if max_resolution < MIN_SIDE:
             raise NeuralFieldsError(f"--max-resolution: expected at least {MIN_SIDE} pixels, got {max_resolution}")
         cfg = replace(cfg, max_resolution=int(max_resolution))
-    viewer = Viewer(cfg, RunLibrary(root, cfg.cached_runs, cfg.device, cfg.exact), OutputFiles(cfg.output_dir, cfg.keep_files))
+    viewer = Viewer(cfg, RunLibrary(root, cfg.cached_runs, cfg.device, cfg.exact, cfg.bake),
+                    OutputFiles(cfg.output_dir, cfg.keep_files))
     with ViewerBlocks(title="neuralfields viewer", analytics_enabled=False, delete_cache=(600, 3600)) as demo:
         gr.Markdown("## neuralfields viewer")
         gr.HTML("", js_on_load=page_script(), visible="hidden", elem_id="nav-script")

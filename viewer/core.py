@@ -18,6 +18,7 @@ from typing import Iterable, Iterator
 import gradio as gr
 import numpy as np
 
+from neuralfields.bake import BakeConfig
 from neuralfields.camera_paths import CameraPath
 from neuralfields.errors import NeuralFieldsError
 from neuralfields.export.video import VISUALIZERS, VisualStyle, render_path
@@ -51,6 +52,7 @@ class ViewerConfig:
     threads: int | None = None  # torch CPU threads for the server process; None keeps torch's default
     device: str = "cpu"  # where models render (the CLI resolves --device auto to a concrete device)
     exact: bool = False  # views and videos with the live field instead of the run's bake (made on first load)
+    bake: BakeConfig | None = None  # settings of the bakes the viewer makes; None: the defaults (`neuralfields bake`'s)
 
     def resolved(self) -> "ViewerConfig":
         """A copy whose ``output_dir`` exists (created in the temporary folder when unset)."""

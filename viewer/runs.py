@@ -14,12 +14,13 @@ import time
 from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 
 from neuralfields.camera_paths import SceneFrame, estimate_scene_frame, vertical_fov
 from neuralfields.errors import NeuralFieldsError
-from neuralfields.bake import fast_model
+from neuralfields.bake import BakeConfig, BakeProgress, fast_model
 from neuralfields.scene_model import SceneModel, load_model
 from neuralfields.run.checkpoints import list_checkpoints
 
@@ -94,14 +95,15 @@ class LoadedRun:
 class RunLibrary:
     """Runs under ``root`` and the few most recently used models, loaded on demand."""
 
-    def __init__(self, root: str | Path, capacity: int = 2, device: str = "cpu", exact: bool = False):
+    def __init__(self, root: str | Path, capacity: int = 2, device: str = "cpu", exact: bool = False,
+                 bake: BakeConfig | None = None):
         self.root = Path(root)
         self.capacity = max(1, capacity)
         self.runs = find_runs(self.root)
         if not self.runs:
             raise NeuralFieldsError(f"{self.root}: no run folders (folders with config.json) found")
         self._loaded: OrderedDict[str, LoadedRun] = OrderedDict()
-        self.device, self.exact = device, exact
+        self.device, self.exact, self.bake = device, exact, bake
         self._lock = threading.Lock()
 
     def names(self, rescan: bool = False) -> list[str]:
@@ -123,21 +125,24 @@ class RunLibrary:
             raise NeuralFieldsError(f"run '{name}' is gone (no config.json any more)")
         return path
 
-    def _load(self, folder: Path) -> tuple[SceneModel, dict, SceneModel, str]:
+    def _load(self, folder: Path, report: Callable[[BakeProgress], None] | None = None
+              ) -> tuple[SceneModel, dict, SceneModel, str]:
         """The one place the viewer reads a model from a run folder: the live model, its state, and
-        the model pictures render with (the run's bake, made on first use, unless ``exact``)."""
+        the model pictures render with (the run's bake, made on first use unless ``exact``, its
+        stages followed by ``report``)."""
         model, state = load_model(folder, device=self.device)
-        view, how = fast_model(model, state, folder, exact=self.exact, say=log.info)
+        view, how = fast_model(model, state, folder, exact=self.exact, cfg=self.bake, say=log.info, report=report)
         return model, state, view, how
 
-    def get(self, name: str | None) -> LoadedRun:
-        """The loaded run, reloaded when a newer checkpoint appeared; least recently used ones are dropped."""
+    def get(self, name: str | None, report: Callable[[BakeProgress], None] | None = None) -> LoadedRun:
+        """The loaded run, reloaded when a newer checkpoint appeared; least recently used ones are
+        dropped. ``report`` follows a bake made while loading (see :func:`neuralfields.bake.fast_model`)."""
         path = self.path(name)
         with self._lock:
             stamp = checkpoint_stamp(path)
             run = self._loaded.get(name)
             if run is None or (stamp is not None and stamp != run.stamp):
-                model, state, view, how = self._load(path)
+                model, state, view, how = self._load(path, report)
                 frame = estimate_scene_frame(model.info.cameras, model.info.aabb)
                 run = LoadedRun(name, path, model, state, frame, stamp, view, how)
                 self._loaded[name] = run

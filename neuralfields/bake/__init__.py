@@ -6,11 +6,11 @@ baked (``sampler`` marches the lattice, ``proposal`` caches proposal networks on
 ``store`` ties bake files to their checkpoints. See docs/bake.md.
 """
 
-from .build import Bake, BakeConfig, bake
+from .build import Bake, BakeConfig, BakeProgress, bake, expected_nbytes
 from .field import BakedField
 from .lattice import BlockLattice
 from .sampler import BakedSampler, MarchConfig
 from .store import bake_path, bake_run, baked_model, read_bake, fast_model
 
-__all__ = ["Bake", "BakeConfig", "BakedField", "BakedSampler", "BlockLattice", "MarchConfig", "bake", "bake_path",
-           "bake_run", "baked_model", "fast_model", "read_bake"]
+__all__ = ["Bake", "BakeConfig", "BakeProgress", "BakedField", "BakedSampler", "BlockLattice", "MarchConfig", "bake",
+           "bake_path", "bake_run", "baked_model", "expected_nbytes", "fast_model", "read_bake"]

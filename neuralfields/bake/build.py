@@ -7,7 +7,8 @@ and coarse steps near its faces see it (SNeRG and PlenOctrees cull by training-v
 the same way). Probing the density alone would keep what the live renderer never shows: space
 the run's occupancy grid or proposal networks skip, where a hash-grid field's density is
 unconstrained, and the inside of solid matter. The kept blocks' lattice points then get the
-field's raw density and geometry features.
+field's raw density and geometry features. Both stages report their progress (:class:`BakeProgress`),
+and the bake's size is known, as an estimate, between them.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from __future__ import annotations
 import dataclasses
 import math
 from dataclasses import dataclass, field as dataclass_field
+from typing import Callable
 
 import torch
 from tqdm import tqdm
@@ -80,6 +82,24 @@ class BakeConfig:
         return self
 
 
+@dataclass
+class BakeProgress:
+    """How far a bake is, for progress bars: ``done`` of ``total`` ``unit`` of ``stage`` (in words);
+    ``expected_bytes``, once the blocks that show are known, is the bake's estimated size
+    (:func:`expected_nbytes`)."""
+
+    stage: str
+    done: int
+    total: int
+    unit: str
+    expected_bytes: int | None = None
+
+
+Report = Callable[[BakeProgress], None]
+SHOW_STAGE = "finding the blocks that show"
+FILL_STAGE = "filling the lattice"
+
+
 def auto_resolution(field, block: int = 8, cap: int = 512, fallback: int = 256) -> int:
     """:func:`finest_resolution` rounded up to whole blocks and at most ``cap``; ``fallback`` for
     fields without a grid."""
@@ -90,8 +110,9 @@ def auto_resolution(field, block: int = 8, cap: int = 512, fallback: int = 256) 
 
 @torch.no_grad()
 def visible_blocks(model: SceneModel, cfg: BakeConfig, chunk: int = 8192, progress: bool = False,
-                   seed: int = 0) -> torch.Tensor:
-    """``[nb, nb, nb]`` bool (z, y, x): blocks where rendered training rays put weight ``>= min_weight``.
+                   seed: int = 0, report: Report | None = None) -> torch.Tensor:
+    """``[nb, nb, nb]`` bool (z, y, x): blocks where rendered training rays put weight ``>= min_weight``
+    (the bake keeps them grown by ``dilation`` blocks).
 
     ``visibility_rays`` random pixels, spread evenly over the training cameras, are rendered with
     the model's own renderer; each camera's rays carry its image id (appearance codes)."""
@@ -112,12 +133,15 @@ def visible_blocks(model: SceneModel, cfg: BakeConfig, chunk: int = 8192, progre
             out = model.render_rays(RayBatch.from_pixels(camera, 0, pix, image_id=i))
             best.scatter_reduce_(0, block_ids(out.per_sample.x, cfg.resolution, cfg.block), out.weights, "amax")
         bar.update()
+        if report is not None:
+            report(BakeProgress(SHOW_STAGE, i + 1, len(cameras), "views"))
     bar.close()
-    return dilate(best.reshape(nb, nb, nb) >= cfg.min_weight, cfg.dilation)
+    return best.reshape(nb, nb, nb) >= cfg.min_weight
 
 
 @torch.no_grad()
-def bake_lattice(model: SceneModel, keep: torch.Tensor, cfg: BakeConfig, batch: int = 256) -> BlockLattice:
+def bake_lattice(model: SceneModel, keep: torch.Tensor, cfg: BakeConfig, batch: int = 256,
+                 report: Report | None = None) -> BlockLattice:
     """The lattice of the blocks ``keep [nb, nb, nb]`` that hold a cell worth sampling.
 
     Blocks are filled ``batch`` at a time: the field's raw density and features at their lattice
@@ -128,6 +152,8 @@ def bake_lattice(model: SceneModel, keep: torch.Tensor, cfg: BakeConfig, batch: 
     min_tau = -math.log1p(-cfg.min_cell_alpha)
     kept, densities, features, cells = [], [], [], []
     for start in range(0, len(ids), batch):
+        if report is not None:
+            report(BakeProgress(FILL_STAGE, start, len(ids), "blocks"))
         part = ids[start:start + batch]
         points = lattice_points(part, cfg.resolution, b)
         raw, geo = model.field.raw_density(points)
@@ -192,8 +218,22 @@ class Bake:
         return self.placement.build(model, self.lattice, self.sampler_state, march)
 
 
-def bake(model: SceneModel, cfg: BakeConfig | None = None, progress: bool = False) -> Bake:
-    """Bake a trained static model (see the module doc)."""
+def expected_nbytes(blocks: int, cfg: BakeConfig, geo_dim: int, cached: dict[str, torch.Tensor]) -> int:
+    """Bytes (:attr:`Bake.nbytes`) of a bake whose lattice keeps ``blocks`` blocks, with the
+    sampler's cache ``cached``.
+
+    Before filling, :func:`bake` passes the number of blocks that show: filling keeps about those,
+    since the blocks grown around them rarely hold a cell worth sampling and are dropped."""
+    b = cfg.block
+    point_bytes = 4 + (2 * geo_dim if cfg.features == "lattice" else 0)  # float32 density, float16 features
+    per_block = (b + 1) ** 3 * point_bytes + b**3  # lattice points and cell flags
+    dense = (cfg.resolution // b) ** 3 * 4 + (cfg.resolution // cfg.group) ** 3  # block index (int32), group flags
+    return int(blocks) * per_block + dense + sum(t.numel() * t.element_size() for t in cached.values())
+
+
+def bake(model: SceneModel, cfg: BakeConfig | None = None, progress: bool = False,
+         report: Report | None = None) -> Bake:
+    """Bake a trained static model (see the module doc); ``report`` follows its progress."""
     if model.info.dynamic:
         raise NeuralFieldsError("dynamic runs are not baked: they render with the live field (a bake holds one time)")
     if model.field.in_dim != 3:
@@ -201,5 +241,8 @@ def bake(model: SceneModel, cfg: BakeConfig | None = None, progress: bool = Fals
     cfg = (cfg or BakeConfig()).resolved(model.field)
     name = sampler_for(model.cfg.render.sampler, model.space.unbounded)
     placement = PLACEMENTS[name]
-    lattice = bake_lattice(model, visible_blocks(model, cfg, progress=progress), cfg)
-    return Bake(lattice, name, placement.cache(model))
+    cached = placement.cache(model)
+    shown = visible_blocks(model, cfg, progress=progress, report=report)
+    expected = expected_nbytes(int(shown.sum()), cfg, model.field.geo_dim, cached)
+    sized = None if report is None else (lambda step: report(dataclasses.replace(step, expected_bytes=expected)))
+    return Bake(bake_lattice(model, dilate(shown, cfg.dilation), cfg, report=sized), name, cached)

@@ -5,13 +5,15 @@ settings and a fingerprint of the trained weights it was baked from (a SHA-256 o
 and appearance codes' tensors), so a bake is used only with the very weights it caches: a file
 baked from other weights is refused in one line. :func:`fast_model` is what ``render``,
 ``eval --baked`` and the viewer call: the newest bake of the checkpoint, baked and saved on the
-spot when there is none, or the live field with ``exact`` (and always for dynamic runs).
+spot when there is none (saying first how large the file will be), or the live field with
+``exact`` (and always for dynamic runs).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import hashlib
+import os
 import time
 from pathlib import Path
 from typing import Callable
@@ -22,7 +24,7 @@ from ..config import from_dict
 from ..errors import NeuralFieldsError, file_error
 from ..scene_model import SceneModel
 from ..run.checkpoints import save_atomic
-from .build import Bake, BakeConfig, bake
+from .build import Bake, BakeConfig, BakeProgress, Report, bake
 from .field import BakedField
 
 BAKE_DIR = "baked"
@@ -38,6 +40,12 @@ def fingerprint(state: dict) -> str:
             digest.update(f"{part}.{name}".encode())
             digest.update(tensor.detach().cpu().contiguous().view(torch.uint8).numpy().tobytes())
     return digest.hexdigest()[:16]
+
+
+def mib(nbytes: int) -> str:
+    """Bytes in MiB as a bake's size is said: whole MiB, tenths below 10."""
+    value = nbytes / 2**20
+    return f"{value:.1f}" if value < 10 else f"{value:.0f}"
 
 
 def bake_path(run_dir: str | Path, step: int) -> Path:
@@ -84,26 +92,36 @@ def baked_model(model: SceneModel, baked: Bake, cfg: BakeConfig) -> SceneModel:
                       cfg.ray_color_below)
 
 
+SAVE_STAGE = "saving"
+
+
 def bake_run(model: SceneModel, state: dict, run_dir: str | Path, cfg: BakeConfig | None = None,
-             out: str | Path | None = None, progress: bool = False) -> tuple[Bake, Path, float]:
+             out: str | Path | None = None, progress: bool = False,
+             report: Report | None = None) -> tuple[Bake, Path, float]:
     """Bake ``model`` (loaded from ``state``) and save it as the run's bake of that checkpoint
-    (or to ``out``); returns the bake, the file and the seconds it took."""
+    (or to ``out``); returns the bake, the file and the seconds it took. ``report`` follows the
+    bake's stages (:class:`BakeProgress`), saving last."""
     cfg = (cfg or BakeConfig()).resolved(model.field)
     start = time.perf_counter()
-    baked = bake(model, cfg, progress=progress)
+    baked = bake(model, cfg, progress=progress, report=report)
+    if report is not None:
+        report(BakeProgress(SAVE_STAGE, 0, 1, "files", baked.nbytes))
     seconds = time.perf_counter() - start
     path = save_bake(out or bake_path(run_dir, state.get("step", 0)), baked, cfg, state, seconds)
+    if report is not None:
+        report(BakeProgress(SAVE_STAGE, 1, 1, "files", baked.nbytes))
     return baked, path, seconds
 
 
 def fast_model(model: SceneModel, state: dict, run_dir: str | Path, exact: bool = False,
                bake_file: str | Path | None = None, cfg: BakeConfig | None = None, progress: bool = False,
-               say: Callable[[str], None] = print) -> tuple[SceneModel, str]:
+               say: Callable[[str], None] = print, report: Report | None = None) -> tuple[SceneModel, str]:
     """The model to render ``model`` (loaded from ``state`` in ``run_dir``) with, and one line on which it is.
 
     The run's bake of that checkpoint when it exists and matches; otherwise the checkpoint is
-    baked now and the bake saved for next time (``say`` announces it). ``bake_file`` names a bake
-    to use instead, which must match. ``exact`` or a dynamic run: ``model`` itself.
+    baked now and the bake saved for next time (``say`` announces it, then its expected size once
+    the blocks that show are known, before the lattice is filled; ``report`` follows its stages).
+    ``bake_file`` names a bake to use instead, which must match. ``exact`` or a dynamic run: ``model`` itself.
     """
     step = state.get("step", "?")
     if exact or model.info.dynamic:
@@ -122,7 +140,17 @@ def fast_model(model: SceneModel, state: dict, run_dir: str | Path, exact: bool 
         except NeuralFieldsError as exc:
             say(f"baking again: {exc}")
     say(f"baking step {step} for fast rendering (once; 'neuralfields bake' does it ahead, --exact skips it)")
+    folder, sized = path.parent, False
+
+    def relay(where: BakeProgress) -> None:
+        nonlocal sized
+        if where.expected_bytes is not None and not sized:
+            sized = True
+            say(f"baking about {mib(where.expected_bytes)} MiB into {folder}{os.sep}")
+        if report is not None:
+            report(where)
+
     cfg = cfg or BakeConfig()
-    baked, path, seconds = bake_run(model, state, run_dir, cfg, progress=progress)
-    say(f"baked in {seconds:.1f} s: {baked.lattice.kept_blocks:,} blocks, {baked.nbytes / 2**20:.0f} MiB -> {path}")
+    baked, path, seconds = bake_run(model, state, run_dir, cfg, progress=progress, report=relay)
+    say(f"baked in {seconds:.1f} s: {baked.lattice.kept_blocks:,} blocks, {mib(baked.nbytes)} MiB -> {path}")
     return baked_model(model, baked, cfg), f"baked field {path}"

@@ -1,13 +1,17 @@
 """The run column: the run picker, its rescan button and the run's description; and loading a run
-(on opening the page or picking one), which resets the other panels and renders the first view."""
+(on opening the page or picking one), which resets the other panels and renders the first view,
+with a progress bar through a bake made on the way."""
 
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 import gradio as gr
 import numpy as np
 
+from neuralfields.bake import BakeProgress
+from neuralfields.bake.store import BAKE_DIR, mib
 from neuralfields.export.video import VisualStyle
 
 from .. import geometry, paths
@@ -36,6 +40,24 @@ def run_panel(viewer: Viewer) -> tuple[gr.Dropdown, gr.Markdown]:
     return run_box, info
 
 
+def bake_line(where: BakeProgress, folder: Path) -> str:
+    """``baking: filling the lattice (about 6.3 MiB into runs/tiny/baked/)``: what a bake is doing."""
+    size = f" (about {mib(where.expected_bytes)} MiB into {folder}/)" if where.expected_bytes is not None else ""
+    return f"baking: {where.stage}{size}"
+
+
+class BakeBar:
+    """A bake's stages on the page's progress bar; keeps the last (``None``: no bake was made)."""
+
+    def __init__(self, progress: gr.Progress, folder: Path):
+        self.progress, self.folder = progress, folder
+        self.last: BakeProgress | None = None
+
+    def __call__(self, where: BakeProgress) -> None:
+        self.last = where
+        self.progress((where.done, where.total), desc=bake_line(where, self.folder), unit=where.unit)
+
+
 def run_loading(demo: gr.Blocks, viewer: Viewer, info: gr.Markdown, view_tab: ViewTab, crop: list[gr.Number],
                 keys_state: gr.State, kf_table: gr.Dataframe) -> None:
     """Load the run on opening the page or picking one: its description, the sliders' starting pose, the
@@ -43,16 +65,20 @@ def run_loading(demo: gr.Blocks, viewer: Viewer, info: gr.Markdown, view_tab: Vi
     library = viewer.library
 
     @page_errors
-    def load_run(name):
+    def load_run(name, progress=gr.Progress()):
         start = time.perf_counter()
-        run = library.get(name)
+        progress(0.0, desc=f"loading {name}")
+        bar = BakeBar(progress, library.path(name) / BAKE_DIR)
+        run = library.get(name, report=bar)
+        progress(1.0, desc="rendering a first small view")
         frame, n = run.frame, run.num_cameras
         elevation = float(np.clip(np.degrees(np.median(frame.elevations)), *ELEVATION_RANGE))
         fov = round(float(np.clip(frame.fov, *FOV_RANGE)), 1)
         # A tiny first render pays torch.compile's one-off cost here rather than at the first slider move.
         first = orbit_view(run, OrbitView(0.0, elevation, 1.0, 40.0), view_time(run, 0.0))
         picture(viewer, run, first, MIN_SIDE, "rgb", VisualStyle())
-        status = (f"loaded {run.name} ({checkpoint_note(run)}) in {time.perf_counter() - start:.2f} s; "
+        baked = "" if bar.last is None else f", baked now: {mib(bar.last.expected_bytes)} MiB in {bar.folder}/"
+        status = (f"loaded {run.name} ({checkpoint_note(run)}{baked}) in {time.perf_counter() - start:.2f} s; "
                   "drag the picture or release a slider to render")
         return (describe_run(run), 0.0, round(elevation, 1), 1.0, fov, gr.Slider(value=0.0, visible=run.dynamic),
                 gr.Number(value=0, label=f"training camera (0 to {n - 1})"), status, "0,0,0",
