@@ -252,6 +252,19 @@ def load_photos(cfg: RunConfig, log: Callable[[str], None]) -> Scene | None:
         return None
 
 
+class Pace:
+    """The step that a run's schedules (densification, SH degree) are at: ``completed x steps`` of
+    the loop, so a time-budgeted run goes through the whole cadence however many steps it gets;
+    the loop's own step until the loop is bound."""
+
+    def __init__(self, steps: int):
+        self.steps = steps
+        self.loop: TrainLoop | None = None
+
+    def __call__(self, step: int) -> int:
+        return step if self.loop is None else int(self.loop.completed * self.steps)
+
+
 def splat_distill_trainer(cfg: RunConfig, teacher: SceneModel, scfg: SplatDistillConfig, val_scene: Scene | None,
                           run_dir: str | Path | None, resume: bool = False, progress: bool = True,
                           log: Callable[[str], None] = print, teacher_dir: str | Path | None = None,
@@ -269,12 +282,14 @@ def splat_distill_trainer(cfg: RunConfig, teacher: SceneModel, scfg: SplatDistil
     extent = scene_extent(info.cameras)
     densifier = Densifier(scene, scfg.densify_config(t.steps), extent)
     sh_every = max(1, round(scfg.sh_every * t.steps))
+    pace = Pace(t.steps)
 
     def raise_degree(step: int) -> None:
-        if step and step % sh_every == 0:
+        while int(scene.active_degree) < min(step // sh_every, scene.max_degree):
             scene.raise_degree()
 
-    model = SplatModel(scene, info, cfg, extent, hooks=[densifier.update, raise_degree])
+    model = SplatModel(scene, info, cfg, extent, hooks=[lambda step: densifier.update(pace(step)),
+                                                        lambda step: raise_degree(pace(step))])
     source = TeacherViews(teacher, scfg, cfg.data.background, device, photos)
     objective = SplatObjective(model, densifier, scfg.ssim_weight)
     initial = len(scene)
@@ -295,6 +310,7 @@ def splat_distill_trainer(cfg: RunConfig, teacher: SceneModel, scfg: SplatDistil
     loop = make_loop(loop_cfg, model, source, objective, run, validate=validate, summarize=summarize,
                      parts={"densify": Part(densifier, kind="splat distillation")}, progress=progress, log=log)
     densifier.bind(loop.optimizer)  # Adam's moments follow the Gaussians as they are added and removed
+    pace.loop = loop
     if resume and run is not None:
         loop.resume()
     if run is not None and loop.main:

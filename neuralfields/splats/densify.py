@@ -111,6 +111,7 @@ class Densifier:
         self.optimizer: torch.optim.Optimizer | None = None
         self.pending: list[RasterOutput] = []
         self.resets = 0  # opacity resets so far (size pruning waits for the first)
+        self.last_step = 0  # the step of the last update
         self._clear()
 
     def bind(self, optimizer: torch.optim.Optimizer) -> None:
@@ -140,26 +141,35 @@ class Densifier:
         self.max_radii = torch.maximum(self.max_radii, out.radii.float() * visible)
 
     def state_dict(self) -> dict:
-        return {"grad_sum": self.grad_sum, "seen": self.seen, "max_radii": self.max_radii, "resets": self.resets}
+        return {"grad_sum": self.grad_sum, "seen": self.seen, "max_radii": self.max_radii, "resets": self.resets,
+                "last_step": self.last_step}
 
     def load_state_dict(self, state: dict) -> None:
         device = self.scene.means.device
         self.grad_sum, self.seen = state["grad_sum"].to(device), state["seen"].to(device)
         self.max_radii, self.resets = state["max_radii"].to(device), int(state["resets"])
+        self.last_step = int(state.get("last_step", 0))
 
     # ------------------------------------------------------------------------------ changes
     def update(self, step: int) -> dict[str, int] | None:
-        """Read the recorded views' gradients; densify, prune and reset when due. Returns counts of
-        what changed (``cloned``, ``split``, ``pruned``, ``reset``), or None when nothing was due."""
+        """Read the recorded views' gradients; densify, prune and reset when due: when ``step`` has
+        passed a multiple of ``every`` (``reset_every``) since the last call, so a schedule paced by
+        time, whose steps may jump, keeps its cadence. Returns counts of what changed (``cloned``,
+        ``split``, ``pruned``, ``reset``), or None when nothing was due."""
         while self.pending:  # popped, so that no reference keeps a render's graph alive
             self.observe(self.pending.pop())
         c = self.cfg
+        last, self.last_step = self.last_step, step
         if step < c.start or step >= c.stop or step == 0:
             return None
+
+        def due(every: int) -> bool:  # a multiple of ``every`` reached since the last call (paced steps may skip)
+            return step // every > last // every
+
         changes = None
-        if step % c.every == 0:
+        if due(c.every):
             changes = self.densify_and_prune()
-        if c.reset_every and step % c.reset_every == 0:
+        if c.reset_every and due(c.reset_every):
             reset_opacities(self.scene, self.optimizer, c.reset_opacity)
             self.resets += 1
             changes = {**(changes or {}), "reset": 1}

@@ -75,6 +75,16 @@ def test_opacity_reset_caps_and_forgets_moments_and_enables_size_pruning():
     assert len(scene) == 3 and float(scene.scales.detach().max()) < 0.15
 
 
+def test_paced_steps_that_jump_past_a_multiple_still_trigger_once():
+    scene = four_gaussians()
+    d = Densifier(scene, DensifyConfig(start=1, every=1000, reset_every=10), extent=1.0)
+    d.bind(adam_with_moments(scene))
+    assert d.update(7) is None
+    assert d.update(13) == {"reset": 1}  # 10 was skipped: the reset still comes, once
+    assert d.update(14) is None and d.update(19) is None
+    assert d.update(23) == {"reset": 1} and d.resets == 2
+
+
 def test_budget_keeps_the_highest_gradients():
     scene = four_gaussians()
     with torch.no_grad():
