@@ -28,11 +28,13 @@ from pathlib import Path  # noqa: E402
 
 import gradio as gr  # noqa: E402
 import torch  # noqa: E402
+from starlette.middleware import Middleware  # noqa: E402
 
 from neuralfields.errors import NeuralFieldsError  # noqa: E402
 
 from .core import (MIN_SIDE, OutputFiles, Viewer, ViewerBlocks, ViewerConfig,  # noqa: E402,F401 - check_side re-exported
                    check_side, log_to_terminal)
+from .login import LoginPageGuard  # noqa: E402
 from .navigation import page_script  # noqa: E402
 from .panels import (export_panel, path_editor_panel, run_loading, run_panel, splats_panel,  # noqa: E402
                      video_panel, view_panel)
@@ -118,7 +120,8 @@ def launch(root: str | Path, host: str = "127.0.0.1", port: int | None = 7860, m
         port: TCP port; None lets gradio pick a free one from 7860 up.
         block: wait until interrupted (the CLI); False returns at once with the server running
             (tests; stop it with ``demo.close()``).
-        auth: ``(user, password)``: gradio's login page guards the page and its API.
+        auth: ``(user, password)``: gradio's login page guards the page and its API; before login
+            nothing about the runs is served (:mod:`.login`).
         open_access: serve a non-loopback ``host`` without a login (``--no-auth``).
     Returns:
         the Blocks and the URL.
@@ -132,10 +135,12 @@ def launch(root: str | Path, host: str = "127.0.0.1", port: int | None = 7860, m
         # several times faster than two fighting other processes for the cores.
         torch.set_num_threads(cfg.threads)
     demo.queue(default_concurrency_limit=1, max_size=cfg.queue_size)
+    guard = {"middleware": [Middleware(LoginPageGuard)]} if auth else None
     try:
         _, url, _ = demo.launch(server_name=host, server_port=port, prevent_thread_lock=True, quiet=True,
                                 share=False, ssr_mode=False, show_error=False, allowed_paths=[cfg.output_dir],
-                                footer_links=["api"], auth=auth)
+                                footer_links=["api"], auth=auth, app_kwargs=guard,
+                                run_history=False)  # offline: no run history page (it offers hub buckets)
     except OSError as exc:
         if "empty port" in str(exc):  # gradio's wording for a port that is taken
             raise NeuralFieldsError(f"{host}:{port} is already in use; choose another --port") from None
