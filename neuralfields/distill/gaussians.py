@@ -88,11 +88,12 @@ class SplatDistillConfig:
             return max(1, round(fraction * steps))
 
         # Each decision averages the gradients of the views seen since the last one (one view a
-        # step here, against 3DGS's 100): at least MIN_VIEWS_PER_DENSIFY of them, in short runs too.
+        # step here, against 3DGS's 100): at least MIN_VIEWS_PER_DENSIFY of them, in short runs
+        # and in runs paced by time too.
         every = max(MIN_VIEWS_PER_DENSIFY, at(self.densify_every))
         reset = max(MIN_RESET_EVERY, at(self.reset_every)) if self.reset_every > 0 else 0
         return dataclasses.replace(self.densify, start=max(every, at(self.densify_from)), stop=at(self.densify_until),
-                                   every=every, reset_every=reset)
+                                   every=every, reset_every=reset, min_views=MIN_VIEWS_PER_DENSIFY)
 
     def validate(self) -> "SplatDistillConfig":
         """Reject values the distiller cannot use (after ``--set``), naming the key."""

@@ -43,6 +43,8 @@ class DensifyConfig:
         max_world_fraction: of the scene extent; pruned above, once opacities have been reset.
         reset_every, reset_opacity: the opacity reset (``reset_every`` 0: never).
         max_gaussians: no densification beyond this count (the highest gradients go first).
+        min_views: a due densification waits until at least this many views were recorded since
+            the last one (its gradient means need them; a run paced by time may be due sooner).
     """
 
     start: int = 500
@@ -56,6 +58,7 @@ class DensifyConfig:
     reset_every: int = 3000
     reset_opacity: float = 0.01
     max_gaussians: int | None = None
+    min_views: int = 1
 
 
 def edit_gaussians(scene: GaussianScene, optimizer: torch.optim.Optimizer | None,
@@ -112,6 +115,7 @@ class Densifier:
         self.pending: list[RasterOutput] = []
         self.resets = 0  # opacity resets so far (size pruning waits for the first)
         self.last_step = 0  # the step of the last update
+        self.owed = False  # a densification is due and waits for views
         self._clear()
 
     def bind(self, optimizer: torch.optim.Optimizer) -> None:
@@ -122,6 +126,7 @@ class Densifier:
         self.grad_sum = torch.zeros(n, device=device)
         self.seen = torch.zeros(n, device=device)
         self.max_radii = torch.zeros(n, device=device)
+        self.views = 0  # views recorded since the statistics started
 
     # ---------------------------------------------------------------------------- statistics
     def record(self, out: RasterOutput) -> None:
@@ -139,16 +144,18 @@ class Densifier:
         self.grad_sum += grad.norm(dim=-1) * visible
         self.seen += visible
         self.max_radii = torch.maximum(self.max_radii, out.radii.float() * visible)
+        self.views += 1
 
     def state_dict(self) -> dict:
         return {"grad_sum": self.grad_sum, "seen": self.seen, "max_radii": self.max_radii, "resets": self.resets,
-                "last_step": self.last_step}
+                "last_step": self.last_step, "views": self.views, "owed": self.owed}
 
     def load_state_dict(self, state: dict) -> None:
         device = self.scene.means.device
         self.grad_sum, self.seen = state["grad_sum"].to(device), state["seen"].to(device)
         self.max_radii, self.resets = state["max_radii"].to(device), int(state["resets"])
         self.last_step = int(state.get("last_step", 0))
+        self.views, self.owed = int(state.get("views", 0)), bool(state.get("owed", False))
 
     # ------------------------------------------------------------------------------ changes
     def update(self, step: int) -> dict[str, int] | None:
@@ -167,8 +174,10 @@ class Densifier:
             return step // every > last // every
 
         changes = None
-        if due(c.every):
+        self.owed |= due(c.every)
+        if self.owed and self.views >= c.min_views:
             changes = self.densify_and_prune()
+            self.owed = False
         if c.reset_every and due(c.reset_every):
             reset_opacities(self.scene, self.optimizer, c.reset_opacity)
             self.resets += 1

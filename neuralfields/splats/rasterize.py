@@ -46,7 +46,7 @@ class RasterSettings:
     max_alpha: float = 0.99
     min_alpha: float = 1 / 255
     min_transmittance: float = 1e-4
-    pair_budget: int = 1 << 23
+    pair_budget: int = 1 << 20  # small enough that later chunks skip the pixels earlier ones made opaque
     backend: str = "auto"
 
 

@@ -85,6 +85,18 @@ def test_paced_steps_that_jump_past_a_multiple_still_trigger_once():
     assert d.update(23) == {"reset": 1} and d.resets == 2
 
 
+def test_a_due_densification_waits_for_enough_views():
+    scene = four_gaussians()
+    d = Densifier(scene, DensifyConfig(start=1, every=5, reset_every=0, min_views=3), extent=1.0)
+    d.bind(adam_with_moments(scene))
+    out = rasterize(scene.gaussians(), camera(24), 0)
+    out.rgb.square().sum().backward()
+    d.record(out)
+    assert d.update(5) is None and d.owed  # due, one view recorded
+    d.views = 3
+    assert d.update(6) is not None and not d.owed and d.views == 0
+
+
 def test_budget_keeps_the_highest_gradients():
     scene = four_gaussians()
     with torch.no_grad():
