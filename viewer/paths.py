@@ -112,6 +112,10 @@ def write_path(viewer: Viewer, run: LoadedRun, keys: list[dict], seconds, fps, r
     args = ["neuralfields", "render", str(run.path), "--path", ours.name, "--out", "path.mp4"]
     if output != "rgb":
         args += ["--outputs", output]
+    if viewer.cfg.exact:  # the viewer renders the live field: so must the command, for the same frames
+        args.append("--exact")
+    if viewer.cfg.threads is not None:  # the viewer's thread count, so the command renders as fast
+        args += ["--threads", str(viewer.cfg.threads)]
     return PathFiles(ours, nerfstudio, shlex.join(args))
 
 
