@@ -74,6 +74,29 @@ def device_from(args: argparse.Namespace, quiet: bool = False) -> torch.device:
     return device
 
 
+def add_threads_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--threads", metavar="N",
+                        help="torch CPU threads (default: torch's choice; 1 is often several times faster on a busy "
+                             "machine, where threads wait for each other)")
+
+
+def threads_from(args: argparse.Namespace) -> int | None:
+    """The ``--threads`` of a command: a positive integer, or None for torch's choice.
+
+    Parsed here rather than by an argparse type so a bad value gets the project's one-line error.
+    """
+    text = getattr(args, "threads", None)
+    if text is None:
+        return None
+    try:
+        value = int(text)
+    except (TypeError, ValueError):
+        raise NeuralFieldsError(f"--threads: expected a positive integer, got '{text}'") from None
+    if value < 1:
+        raise NeuralFieldsError(f"--threads: expected a positive integer, got {value}")
+    return value
+
+
 def command_line(parser: argparse.ArgumentParser, args: argparse.Namespace, drop: tuple[str, ...] = ()) -> list[str]:
     """Options that reproduce ``args`` when parsed by ``parser`` (those in ``drop`` left out):
     what a relaunched command is started with. Options left at their default are omitted."""

@@ -8,7 +8,8 @@ from pathlib import Path
 
 from ..camera_paths import PATH_KINDS, PathSettings, make_path
 from ..errors import NeuralFieldsError
-from .common import add_device_argument, device_from, require_run, run_dir
+from ..threads import torch_threads
+from .common import add_device_argument, add_threads_argument, device_from, require_run, run_dir, threads_from
 
 
 # Flags are parsed in the handler, not by argparse types: a bad value then gets the project's
@@ -85,11 +86,19 @@ def register(sub) -> None:
                    help="render with the live field instead of the run's bake (which is made on first use)")
     p.add_argument("--baked", type=Path, metavar="FILE", help="render with this bake file (it must match the checkpoint)")
     p.add_argument("--no-progress", action="store_true")
+    add_threads_argument(p)
     add_device_argument(p)
     p.set_defaults(handler=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    threads = threads_from(args)  # checked before anything loads
+    # Restored afterwards: main() may run inside a longer process (tests, scripts).
+    with torch_threads(threads):
+        return render_run(args)
+
+
+def render_run(args: argparse.Namespace) -> int:
     from ..bake import fast_model
     from ..export.video import LAYOUTS, VisualStyle, parse_outputs, render_video, writer_kind
     from ..scene_model import load_model
@@ -113,6 +122,7 @@ def run(args: argparse.Namespace) -> int:
     model, state = load_model(args.run, device=device_from(args))
     model, how = fast_model(model, state, args.run, exact=args.exact, bake_file=args.baked,
                             progress=not args.no_progress)
+    print(f"renderer: {how}")  # the bake (or why the live field) before a long render, not only after it
     if settings.time_range is not None and not model.info.dynamic:
         warnings.warn("--time ignored: this run's field is static")
     path = make_path(args.path, model.info, settings)

@@ -296,12 +296,14 @@ def render_video(model, path: CameraPath, out: str | Path, outputs: Sequence[str
     names = [""] if layout == "side-by-side" else list(outputs)
     writers = {name: open_writer(stream_name(out, name), path.fps) for name in names}
     start = time.perf_counter()
-    shape = None
+    shape, first = None, None
     try:
         for images in render_path(model, path, outputs, style=style, progress=progress, chunk=chunk):
             for name, frame in compose(images, layout).items():
                 shape = frame.shape
                 writers[name].append(frame)
+            if first is None:
+                first = time.perf_counter() - start
     finally:
         for w in writers.values():
             w.close()
@@ -311,6 +313,10 @@ def render_video(model, path: CameraPath, out: str | Path, outputs: Sequence[str
         "files": [str(stream_name(out, n)) for n in names],
         "frame_size": None if shape is None else [int(shape[1]), int(shape[0])],
         "render_seconds": round(seconds, 3), "frames_per_second": round(len(path) / max(seconds, 1e-9), 4),
+        # The first frame also pays one-off work (torch.compile of the baked sampler, on the CPU),
+        # which a process that rendered before (the viewer) has already done.
+        "first_frame_seconds": None if first is None else round(first, 3),
+        "torch_threads": torch.get_num_threads(),
     }
     if "depth" in outputs:
         summary["depth"] = {"range": list(style.depth_range), "colormap": style.colormap,

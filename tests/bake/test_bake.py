@@ -134,10 +134,12 @@ def test_render_bakes_once_then_reuses_the_bake_and_refuses_a_foreign_one(tiny_r
     assert main(argv + ["--out", str(tmp_path / "b.mp4")]) == 0
     out = capsys.readouterr().out
     assert "baking" not in out and files[0].stat().st_mtime_ns == stamp
+    assert f"renderer: baked field {files[0]}\n" in out  # said before rendering, not only in the last line
     assert json.loads((tmp_path / "b.json").read_text())["renderer"].startswith("baked field")
     frames = imageio.mimread(str(tmp_path / "b.mp4"), memtest=False)
     assert len(frames) == 3 and frames[0].shape == (32, 32, 3) and frames[0].std() > 1
     assert main(argv + ["--exact", "--out", str(tmp_path / "c.mp4")]) == 0
+    assert "renderer: live field (step" in capsys.readouterr().out
     assert json.loads((tmp_path / "c.json").read_text())["renderer"].startswith("live field")
     # A bake of other weights given with --baked: one line, exit 2.
     from neuralfields.scene_model import load_model

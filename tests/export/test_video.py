@@ -59,6 +59,18 @@ def test_orbit_mp4_is_valid_h264(tiny_run, tmp_path, capsys):
     assert head.find(b"moov") != -1 and (head.find(b"mdat") == -1 or head.find(b"moov") < head.find(b"mdat"))
 
 
+def test_threads_flag_sets_the_count_for_the_command_only(tiny_run, tmp_path, capsys):
+    before = torch.get_num_threads()  # 1: the module's fixture
+    out = tmp_path / "t.mp4"
+    argv = ["render", str(tiny_run), "--seconds", "1", "--fps", "2", "--resolution", "24x16", "--no-progress"]
+    assert main(argv + ["--threads", "2", "--out", str(out)]) == 0, capsys.readouterr().err
+    printed = capsys.readouterr().out
+    assert "(2 threads;" in printed  # the device line is printed after the count is set
+    summary = json.loads(out.with_suffix(".json").read_text())
+    assert summary["torch_threads"] == 2 and 0 < summary["first_frame_seconds"] <= summary["render_seconds"]
+    assert torch.get_num_threads() == before  # restored: main() may run inside a longer process
+
+
 def test_frame_at_training_pose_matches_training_image(model, demo_dir, tmp_path):
     """A one-keyframe path at training camera 0 reproduces the training image.
 
@@ -151,6 +163,8 @@ def untrained_run(tiny_run, tmp_path):
     (["--out", "video.avi"], "unsupported video type"),
     (["--fps", "fast"], "--fps: expected a number"),
     (["--time", "0:3"], "--time: times must lie in [0, 1]"),
+    (["--threads", "0"], "--threads: expected a positive integer, got 0"),
+    (["--threads", "two"], "--threads: expected a positive integer, got 'two'"),
 ])
 def test_render_cli_bad_input(tiny_run, tmp_path, capsys, args, expected):
     argv = ["render", str(tiny_run), "--out", str(tmp_path / "v.mp4"), "--no-progress"] + args

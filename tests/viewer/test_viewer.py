@@ -322,6 +322,12 @@ def video_frames(path) -> int:
     return sum(1 for _ in iio.imiter(str(path)))
 
 
+def decoded(path) -> list[np.ndarray]:
+    import imageio.v3 as iio
+
+    return list(iio.imiter(str(path)))
+
+
 def test_camera_path_editor_saves_both_formats_and_renders(served, tiny_run, tmp_path, capsys):
     from neuralfields.camera_paths import load_path_file
     from neuralfields.scene_model import load_model
@@ -344,6 +350,7 @@ def test_camera_path_editor_saves_both_formats_and_renders(served, tiny_run, tmp
     assert len(a) == len(b) == 5 and (a.width, a.height) == (b.width, b.height) == (32, 32)
     assert torch.allclose(a.cameras.c2w, b.cameras.c2w, atol=1e-5)
     assert command.startswith(f"neuralfields render {tiny_run} --path {ours.name} --out path.mp4")
+    assert command.endswith("--threads 1")  # the viewer's own thread count (the fixture's config)
 
     job = client.submit(run, 1, 5, 32, False, "rgb", api_name="/render_path")
     video, files, command, status = job.result()
@@ -355,6 +362,9 @@ def test_camera_path_editor_saves_both_formats_and_renders(served, tiny_run, tmp
     argv[argv.index("--path") + 1] = str(Path(files[0]))
     argv[argv.index("--out") + 1] = str(out)
     assert main(argv + ["--no-progress"]) == 0 and video_frames(out) == 5
+    assert "renderer: baked field" in capsys.readouterr().out  # the run's bake, as the viewer renders with
+    viewer_frames, cli_frames = decoded(path), decoded(out)
+    assert all(np.array_equal(a, b) for a, b in zip(viewer_frames, cli_frames))  # the very same frames
     preview, *_ = client.predict(run, 1, 5, 32, False, "rgb", api_name="/preview_path")
     assert video_frames(Path(preview["video"] if isinstance(preview, dict) else preview)) == 5
     client.predict(run, api_name="/load_run")
