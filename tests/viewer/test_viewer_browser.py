@@ -1,10 +1,10 @@
 """The viewer in a real browser (headless Chromium): the azimuth slider and the mouse on the picture
-turn the view, the path editor renders an mp4, the crop box shrinks the exported mesh, the splat
-file reaches the page.
+turn the view, the path editor renders an mp4, the crop box shrinks the exported mesh, the Splats
+tab makes Gaussian splats that the page draws and the mouse turns.
 
 Needs pip ``playwright`` and Debian's ``chromium`` (``apt-get install chromium``; the tests never
 download a browser). Leaves screenshots in ``test-artifacts/`` (``viewer.png``, ``viewer-drag.png``,
-``viewer-path-editor.png``, ``viewer-3d.png``).
+``viewer-path-editor.png``, ``viewer-3d.png``, ``viewer-splats.png``).
 """
 
 from __future__ import annotations
@@ -38,6 +38,8 @@ WEBGL_ARGS = [a for a in CHROMIUM_ARGS if a != "--disable-gpu"] + [
     "--use-gl=angle", "--use-angle=swiftshader", "--enable-unsafe-swiftshader"]
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 TIMEOUT_MS = 45_000  # a render on two busy cores can take several seconds
+SPLAT_STEPS = 100  # "Make splats" on the tiny run: enough for a recognisable picture
+DISTILL_TIMEOUT_MS = 600_000  # those steps on two busy cores
 
 
 @pytest.fixture(scope="module")
@@ -48,7 +50,7 @@ def page_url(tiny_run, tmp_path_factory):
 
     # Small views with a preview pass, so the page shows the coarse-then-fine refinement quickly.
     config = ViewerConfig(max_resolution=128, default_resolution=64, preview_side=16,
-                          output_dir=str(tmp_path_factory.mktemp("vb")), threads=1)
+                          output_dir=str(tmp_path_factory.mktemp("vb")), threads=1, splat_steps=SPLAT_STEPS)
     with viewer_server(tiny_run, config) as url:
         yield url
 
@@ -113,9 +115,10 @@ def viewer_page(url: str, args: list[str] = CHROMIUM_ARGS):
             browser.close()
 
 
-def wait_status(page, selector: str, start: str, contains: bool = False) -> str:
+def wait_status(page, selector: str, start: str, contains: bool = False, timeout_ms: float | None = None) -> str:
     test = "includes" if contains else "startsWith"
-    page.wait_for_function(f"s => document.querySelector('{selector}')?.innerText.{test}(s)", arg=start)
+    page.wait_for_function(f"s => document.querySelector('{selector}')?.innerText.{test}(s)", arg=start,
+                           timeout=timeout_ms)
     return page.locator(selector).inner_text()
 
 
@@ -149,6 +152,33 @@ def drag(page, dx: float, dy: float, steps: int = 6, shift: bool = False, during
 
 def fetch(page, url: str) -> bytes:
     return page.request.get(url).body()
+
+
+LABEL_PX = 40  # Model3D lays its label and download button over the top of its canvas
+
+
+def canvas_picture(canvas) -> np.ndarray:
+    """``float32 [H, W, 3]`` screenshot of a Model3D canvas below its label."""
+    return np.asarray(Image.open(io.BytesIO(canvas.screenshot())).convert("RGB"), dtype=np.float32)[LABEL_PX:]
+
+
+def drawn_share(picture: np.ndarray) -> float:
+    """Share of pixels more than 30 levels (in some channel) away from the background: the commonest colour."""
+    levels, counts = np.unique((picture // 8).reshape(-1, 3), axis=0, return_counts=True)
+    background = levels[counts.argmax()] * 8 + 4
+    return float((np.abs(picture - background).max(-1) > 30).mean())
+
+
+def wait_drawn(canvas, share: float = 0.01, tries: int = 60) -> tuple[np.ndarray, float]:
+    """The canvas once more than ``share`` of it differs from its background (the browser draws
+    WebGL frames on its own schedule), or its last picture."""
+    for _ in range(tries):
+        time.sleep(0.5)
+        picture = canvas_picture(canvas)
+        drawn = drawn_share(picture)
+        if drawn > share:
+            break
+    return picture, drawn
 
 
 # ------------------------------------------------------------------------------------ mouse
@@ -231,17 +261,15 @@ def test_path_editor_saves_and_renders_mp4(page_url, tmp_path):
 # ------------------------------------------------------------------------------------ 3D tab
 
 
-def test_crop_box_shrinks_the_mesh_and_splats_reach_the_page(page_url, tmp_path):
+def test_crop_box_shrinks_the_mesh(page_url, tmp_path):
     import trimesh
 
-    from neuralfields.export.splat import read_splat
-
-    def exported(page, button: str, suffix: str, name: str) -> Path:
+    def exported(page, name: str) -> Path:
         link = "#geometry-file a"
         previous = page.locator(link).first.get_attribute("href") if page.locator(link).count() else ""
-        page.locator(button).click()
-        page.wait_for_function("([sel, p, suffix]) => { const a = document.querySelector(sel); "
-                               "return a && a.href !== p && a.href.endsWith(suffix); }", arg=[link, previous, suffix])
+        page.locator("#mesh-go").click()
+        page.wait_for_function("([sel, p]) => { const a = document.querySelector(sel); "
+                               "return a && a.href !== p && a.href.endsWith('.glb'); }", arg=[link, previous])
         out = tmp_path / name
         out.write_bytes(fetch(page, page.locator(link).first.get_attribute("href")))
         return out
@@ -249,22 +277,70 @@ def test_crop_box_shrinks_the_mesh_and_splats_reach_the_page(page_url, tmp_path)
     with viewer_page(page_url, WEBGL_ARGS) as page:
         page.get_by_role("tab", name="3D").click()
         set_number(page, "#mesh-res input[type=number]", 32)
-        full = trimesh.load(exported(page, "#mesh-go", ".glb", "full.glb"), force="mesh").bounds
+        full = trimesh.load(exported(page, "full.glb"), force="mesh").bounds
         for axis, value in zip(("xmin", "ymin", "zmin", "xmax", "ymax", "zmax"), (-0.3, -0.3, -0.3, 0.3, 0.3, 0.3)):
             set_number(page, f"#crop-{axis} input", value)
-        cropped = trimesh.load(exported(page, "#mesh-go", ".glb", "cropped.glb"), force="mesh").bounds
-        splats = read_splat(exported(page, "#splat-go", ".splat", "scene.splat"))
-        canvas = page.locator("#model-3d canvas").first
-        # The browser draws the splats itself (gsplat.js): the canvas soon shows more than its background.
-        drawn = 0.0
-        for _ in range(30):
-            time.sleep(0.5)
-            shot = np.asarray(Image.open(io.BytesIO(canvas.screenshot())).convert("L"), dtype=np.float32)
-            drawn = float((np.abs(shot - np.median(shot)) > 30).mean())
-            if drawn > 0.01:
-                break
+        cropped = trimesh.load(exported(page, "cropped.glb"), force="mesh").bounds
+        # The browser draws the mesh itself (Babylon.js): the canvas soon shows more than its background.
+        _, drawn = wait_drawn(page.locator("#model-3d canvas").first)
+        ARTIFACTS.mkdir(exist_ok=True)
         page.screenshot(path=str(ARTIFACTS / "viewer-3d.png"), full_page=True)
     # GLB is y-up (x, z, -y): every extent of the cropped mesh lies within 0.6 and below the full one.
     assert ((cropped[1] - cropped[0]) < (full[1] - full[0]) - 0.1).all(), (full, cropped)
     assert (np.abs(cropped) <= 0.3 + 1e-4).all(), cropped
-    assert len(splats) > 100 and drawn > 0.01, f"the splat canvas stayed blank ({drawn:.3%} drawn)"
+    assert drawn > 0.01, f"the mesh canvas stayed blank ({drawn:.3%} drawn)"
+
+
+# ------------------------------------------------------------------------------------ Splats tab
+
+
+def test_splats_tab_makes_splats_the_browser_draws_and_turns(page_url, tmp_path):
+    from neuralfields.splats.io import read_ply
+
+    with viewer_page(page_url, WEBGL_ARGS) as page:
+        page.get_by_role("tab", name="Splats").click()
+        wait_status(page, "#splats-status", "no distilled splats yet", contains=True)
+        page.locator("#splats-make").click()
+        # The progress bar names the distillation's stage and counts its steps.
+        bar = page.wait_for_function("() => (document.body.innerText.match(/(teacher views|photographs)[^\\n]*/) "
+                                     "|| [null])[0]", timeout=DISTILL_TIMEOUT_MS).json_value()
+        status = wait_status(page, "#splats-status", "made here from", contains=True, timeout_ms=DISTILL_TIMEOUT_MS)
+        link = page.locator("#splats-file a").first
+        page.wait_for_function("() => document.querySelector('#splats-file a')?.href.endsWith('.ply')")
+        ply = tmp_path / "splats.ply"
+        ply.write_bytes(fetch(page, link.get_attribute("href")))
+        canvas = page.locator("#splats-3d canvas").first
+        # gsplat.js draws the .ply in the page: soon much of the canvas differs from its background.
+        before, drawn = wait_drawn(canvas, share=0.05)
+        ARTIFACTS.mkdir(exist_ok=True)
+        page.locator("#splats-3d").screenshot(path=str(ARTIFACTS / "viewer-splats-first.png"))
+        box = canvas.bounding_box()
+        x, y = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
+        page.mouse.move(x, y)
+        page.mouse.down()
+        for i in range(1, 9):
+            page.mouse.move(x + 15 * i, y + 3 * i)
+            time.sleep(0.05)
+        page.mouse.up()
+        changed = 0.0
+        for _ in range(20):  # the orbit eases towards the dragged angle over a few frames
+            time.sleep(0.5)
+            after = canvas_picture(canvas)
+            changed = float((np.abs(after - before).max(-1) > 30).mean())
+            if changed > 0.05:
+                break
+        page.mouse.wheel(0, 600)  # away from the scene: it shrinks on the canvas
+        zoomed = drawn_share(after)
+        for _ in range(20):
+            time.sleep(0.5)
+            zoomed = drawn_share(canvas_picture(canvas))
+            if zoomed < 0.7 * drawn_share(after):
+                break
+        page.locator("#splats-3d").screenshot(path=str(ARTIFACTS / "viewer-splats.png"))
+        make_visible = page.locator("#splats-make").is_visible()
+    assert bar.startswith(("teacher views", "photographs")), bar
+    assert len(read_ply(ply)) > 1000 and f"({SPLAT_STEPS} steps at 48 px" in status, status
+    assert drawn > 0.05, f"the splat canvas stayed blank ({drawn:.2%} drawn)"
+    assert changed > 0.05 and drawn_share(after) > 0.05, f"dragging did not turn the splats ({changed:.2%} changed)"
+    assert 0.01 < zoomed < 0.7 * drawn_share(after), f"the wheel did not zoom out ({drawn_share(after):.2%} -> {zoomed:.2%})"
+    assert not make_visible, "the page offers Make splats only while the run has none"
