@@ -30,7 +30,8 @@ from .fields import Field, build_field
 from .fields.appearance import AppearanceCodes
 from .render import SAMPLERS, SPACES, GridUpdate, OccupancyGrid, PackedSamples, RayBatch, RenderOutputs, density_at, shade
 from .render.samplers import sampler_for, settings_from
-from .render.space import space_for
+from .data.normalize import NEAR_PLANE_FRACTION
+from .render.space import NDCFrame, ndc_frame, space_for
 from .run.checkpoints import latest_checkpoint, load_checkpoint
 
 
@@ -43,16 +44,20 @@ class SceneInfo:
     dynamic: bool
     cameras: Cameras  # training cameras (camera paths and the viewer start from them)
     times: Tensor | None = None  # [N] training times for dynamic scenes
-    kind: str = "object"  # object | unbounded (see Scene.bounded): picks the space when render.space is auto
+    kind: str = "object"  # object | unbounded | forward (Scene.kind): picks the space when render.space is auto
     # Whether the training images are photographs (not the blender layout's renders, no alpha):
     # train.camera_refinement = auto refines their cameras (neuralfields.camera_refinement).
     photographs: bool = False
+    # The reference camera of NDC (render.space = ndc): made from the training cameras when they
+    # face forward and the scene's near bounds are known (see forward_frame); None otherwise.
+    ndc: NDCFrame | None = None
 
     @staticmethod
     def from_scene(scene: Scene) -> "SceneInfo":
+        kind = scene.kind if scene.kind in ("object", "forward") else "unbounded"
         return SceneInfo(scene.aabb.clone(), float(scene.aabb_scale), scene.is_dynamic, scene.cameras,
-                         None if scene.times is None else scene.times.clone(),
-                         "object" if scene.bounded else "unbounded", scene.format != "blender" and not scene.has_alpha)
+                         None if scene.times is None else scene.times.clone(), kind,
+                         scene.format != "blender" and not scene.has_alpha, forward_frame(scene))
 
     @property
     def inner_aabb(self) -> Tensor:
@@ -63,14 +68,32 @@ class SceneInfo:
     def state_dict(self) -> dict:
         cams = {k: getattr(self.cameras, k) for k in Cameras._fields()}
         return {"aabb": self.aabb, "aabb_scale": self.aabb_scale, "dynamic": self.dynamic, "cameras": cams,
-                "times": self.times, "kind": self.kind, "photographs": self.photographs}
+                "times": self.times, "kind": self.kind, "photographs": self.photographs,
+                "ndc": None if self.ndc is None else self.ndc.state_dict()}
 
     @staticmethod
     def from_state(state: dict) -> "SceneInfo":
         cams = Cameras(**{k: v.cpu() for k, v in state["cameras"].items()})
         times = state.get("times")
         return SceneInfo(state["aabb"].cpu(), state["aabb_scale"], state["dynamic"], cams,
-                         None if times is None else times.cpu(), state.get("kind", "object"), state.get("photographs", False))
+                         None if times is None else times.cpu(), state.get("kind", "object"), state.get("photographs", False),
+                         NDCFrame.from_state(state.get("ndc")))
+
+
+def forward_frame(scene: Scene) -> NDCFrame | None:
+    """The NDC reference camera of ``scene``'s cameras (their average pose, the near plane at
+    ``NEAR_PLANE_FRACTION`` of the nearest depth they see, x/y sized to their frustums beyond
+    that depth), or None
+    when the near depths are unknown or NDC cannot hold what the cameras see."""
+    near = scene.near_depths
+    if near is None or len(scene) == 0 or scene.is_dynamic:
+        return None
+    cams = scene.cameras
+    w, h = cams.width.float(), cams.height.float()
+    corners = [(0.0, 0.0), (1.0, 0.0), (0.0, 1.0), (1.0, 1.0)]
+    index = torch.arange(len(cams))
+    dirs = torch.stack([cams.rays(index, w * cu, h * cv)[1] for cu, cv in corners], 1)  # [N, 4, 3]
+    return ndc_frame(cams.c2w, dirs, NEAR_PLANE_FRACTION * float(near.min()), float(near.min()))
 
 
 # Buffers render_camera can produce, with their channel counts.
@@ -277,11 +300,11 @@ def build_model(cfg: RunConfig, info: SceneInfo, device: torch.device | str = "c
     """Fresh field and sampler for a scene, on ``device``."""
     # The scene box (cameras inside it) is the box a contraction keeps as it is; everything
     # beyond it is squeezed into the shell around it.
-    space = SPACES[space_for(cfg.render.space, info.kind)](info.aabb)
+    space = SPACES[space_for(cfg.render.space, info.kind)](info.aabb, ndc=info.ndc)
     # Contracted space gives the scene box half of the field's cube: twice the grid resolution keeps
-    # the same detail per unit length there.
+    # the same detail per unit length there (the space's field_scale).
     field = build_field(cfg.field.name, cfg.field.options, in_dim=3, view_dependent=True,
-                        aabb_scale=info.aabb_scale * (2.0 if space.unbounded else 1.0), time_dependent=info.dynamic)
+                        aabb_scale=info.aabb_scale * space.field_scale, time_dependent=info.dynamic)
     if info.dynamic and not field.time_dependent:
         raise NeuralFieldsError(f"field '{cfg.field.name}' is static but the scene has per-frame times; choose a dynamic field")
     kind = SAMPLERS[sampler_for(cfg.render.sampler, space.unbounded)]

@@ -36,6 +36,8 @@ from neuralfields.scoring import right_half_scores  # noqa: E402
 from neuralfields.run.folder import write_json_atomic  # noqa: E402
 from neuralfields.run.metrics import psnr, ssim  # noqa: E402
 from neuralfields.render.rays import RayBatch  # noqa: E402
+from neuralfields.render.space import space_name  # noqa: E402
+from neuralfields.camera_paths import default_path  # noqa: E402
 from neuralfields.data.scene import composite_background  # noqa: E402
 from neuralfields.train.scene import scene_trainer  # noqa: E402
 
@@ -69,7 +71,7 @@ def train(args: argparse.Namespace) -> None:
         train_scene = load_data(cfg.data, "train")
         loop = scene_trainer(cfg, train_scene, None, run_dir=run_dir, progress=False, log=lambda s: None)
         print(f"{name} [{args.label}]: {len(train_scene)} train images at {train_scene.width}x{train_scene.height}, "
-              f"field {cfg.field.name}, sampler {cfg.render.sampler}, space {getattr(cfg.render, 'space', 'box')}, "
+              f"field {cfg.field.name}, sampler {cfg.render.sampler}, space {space_name(loop.model.space)}, "
               f"{torch.get_num_threads()} threads", flush=True)
         marks, rows, rays, samples = sorted(args.marks), [], 0, 0
         while marks:
@@ -151,12 +153,13 @@ def evaluate(args: argparse.Namespace) -> None:
             print(f"{name} [{args.label}] {row['minutes']:4.1f} min: PSNR {row['psnr']:.2f} dB, SSIM {row['ssim']:.4f}, "
                   f"{row['seconds_per_view']} s/view, {row['render_samples_per_ray']} samples/ray", flush=True)
         if args.strip:
-            write_strip(model, Path(args.strip) / f"{name}_orbit_{args.label}.png", args.strip_frames)
+            kind = default_path(model.info)
+            write_strip(model, Path(args.strip) / f"{name}_{kind}_{args.label}.png", args.strip_frames)
         cfg = first.cfg
         report.setdefault(args.label, {})[name] = {
             "data": cfg.data.path.split("data/")[-1], "downscale": cfg.data.downscale,
             "resolution": [held_out.width, held_out.height], "held_out_views": len(indices),
-            "field": cfg.field.name, "sampler": cfg.render.sampler, "space": getattr(cfg.render, "space", "box"),
+            "field": cfg.field.name, "sampler": cfg.render.sampler, "space": space_name(first.space),
             "marks": rows, "views": indices, "threads": torch.get_num_threads(), "torch": torch.__version__,
             "machine": platform.processor() or platform.machine()}
         # Several eval processes may share one report: merge into what is there now.
@@ -176,11 +179,12 @@ def warm_up(model, scene) -> None:
 
 
 def write_strip(model, path: Path, n_frames: int) -> None:
-    """``n_frames`` views of the orbit video (at the training size) side by side in one PNG."""
+    """``n_frames`` views of the run's default video path (an orbit; the spiral of forward-facing
+    captures) at the training size, side by side in one PNG."""
     from neuralfields.camera_paths import PathSettings, make_path
     from neuralfields.run.folder import save_png
 
-    path_cams = make_path("orbit", model.info, PathSettings(seconds=n_frames, fps=1)).cameras
+    path_cams = make_path(default_path(model.info), model.info, PathSettings(seconds=n_frames, fps=1)).cameras
     frames = [model.render_camera(path_cams, i)["rgb"] for i in range(len(path_cams))]
     save_png(path, torch.cat(frames, dim=1))
     print(f"orbit strip: {path} ({len(frames)} frames)", flush=True)
@@ -220,7 +224,8 @@ def main() -> int:
     p.add_argument("--last-only", action="store_true", help="score only the last mark")
     p.add_argument("--no-protocol", action="store_true", help="skip NeRF-W's half-image protocol")
     p.add_argument("--frames", help="also save the last mark's held-out renders under this folder")
-    p.add_argument("--strip", help="also write a PNG strip of orbit-video frames of the last mark into this folder")
+    p.add_argument("--strip", help="also write a PNG strip of video frames (orbit, or spiral for forward-facing "
+                                   "captures) of the last mark into this folder")
     p.add_argument("--strip-frames", type=int, default=6)
     p.add_argument("--json", default=str(ROOT / "docs" / "bench_real.json"))
     args = p.parse_args()

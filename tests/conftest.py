@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 import shutil
 import socket
@@ -148,3 +149,67 @@ def viewer_server(runs: Path, config, **options):
             yield url
         finally:
             demo.close()
+
+
+# Forward-facing synthetic capture: the demo tabletop in front of a textured wall, seen by a grid of
+# cameras that all look the same way (LLFF's situation), written in LLFF's layout.
+FORWARD_GRID = (3, 4)  # camera rows x columns
+FORWARD_SIZE = (64, 48)  # image width, height
+
+
+def forward_intersect(origins, dirs):
+    """The demo scene, and behind it a wall at ``y = 2.5`` with smooth colour stripes, so that every
+    ray ends on something (photos have no empty background): ``hit``, ``t``, ``rgb`` per ray."""
+    from neuralfields.data.demo import DemoScene
+
+    out = DemoScene().intersect(origins, dirs)
+    t_wall = (2.5 - origins[:, 1]) / dirs[:, 1]
+    p = origins + t_wall[:, None] * dirs
+    wall = torch.stack([0.5 + 0.4 * torch.sin(3 * p[:, 0]), 0.5 + 0.4 * torch.sin(2 * p[:, 2] + 1),
+                        0.5 + 0.4 * torch.cos(2.5 * (p[:, 0] + p[:, 2]))], -1)
+    hit = out["hit"]
+    rgb = torch.where(hit[:, None], out["rgb"], wall)
+    t = torch.where(hit, out["t"], t_wall)
+    return {"hit": torch.ones_like(hit), "t": t, "rgb": rgb}
+
+
+def write_forward_scene(folder: Path) -> Path:
+    """An LLFF folder (``poses_bounds.npy``, ``images/``) of the forward-facing synthetic capture:
+    12 cameras on a 0.8 x 0.6 grid 3 units in front of the table, every one looking along +y and a
+    little down; near/far bounds from the traced depths (0.1 and 99.9 percentiles, as LLFF's)."""
+    import numpy as np
+    from PIL import Image
+
+    from neuralfields.cameras import Cameras
+    from neuralfields.data.demo import render_supersampled
+
+    (folder / "images").mkdir(parents=True)
+    w, h = FORWARD_SIZE
+    focal = 0.5 * w / math.tan(math.radians(25))
+    tilt = math.radians(8)  # looking slightly down at the table
+    forward = np.array([0.0, math.cos(tilt), -math.sin(tilt)])
+    right = np.array([1.0, 0.0, 0.0])
+    up = np.cross(-forward, right)  # a right-handed camera frame: right x up = backwards
+    rows = []
+    rows_n, cols_n = FORWARD_GRID
+    for i in range(rows_n * cols_n):
+        r, c = divmod(i, cols_n)
+        centre = np.array([-0.4 + 0.8 * c / (cols_n - 1), -3.0, 0.2 + 0.3 * r / (rows_n - 1)])
+        c2w = np.stack([right, up, -forward, centre], 1)  # OpenGL: x right, y up, looking along -z
+        cams = Cameras.create(torch.tensor(c2w, dtype=torch.float32), focal, focal, w / 2, h / 2, w, h)
+        rgba = render_supersampled(forward_intersect, cams, 0, 2)
+        Image.fromarray((rgba[..., :3].numpy() * 255).round().astype(np.uint8)).save(folder / "images" / f"{i:03d}.png")
+        origins, dirs = cams.image_rays(0)
+        t = forward_intersect(origins.reshape(-1, 3), dirs.reshape(-1, 3))["t"]
+        depth = (t[:, None] * dirs.reshape(-1, 3)).double().numpy() @ forward  # along the optical axis
+        near, far = np.percentile(depth, [0.1, 99.9])
+        pose = np.concatenate([np.stack([-up, right, -forward, centre], 1), [[h], [w], [focal]]], 1)  # LLFF columns
+        rows.append(np.concatenate([pose.reshape(-1), [near, far]]))
+    np.save(folder / "poses_bounds.npy", np.stack(rows))
+    return folder
+
+
+@pytest.fixture(scope="session")
+def forward_dir(tmp_path_factory) -> Path:
+    """The forward-facing synthetic capture in LLFF's layout (see :func:`write_forward_scene`)."""
+    return write_forward_scene(tmp_path_factory.mktemp("forward") / "tabletop")

@@ -26,6 +26,7 @@ from ..errors import NeuralFieldsError
 from ..scene_model import SceneModel
 from ..render.rays import RayBatch
 from ..render.samplers import sampler_for
+from ..render.space import space_name
 from .lattice import BlockLattice, block_ids, cell_groups, dilate, lattice_points
 from .placement import PLACEMENTS
 from .sampler import MarchConfig
@@ -241,6 +242,9 @@ def bake(model: SceneModel, cfg: BakeConfig | None = None, progress: bool = Fals
     cfg = (cfg or BakeConfig()).resolved(model.field)
     name = sampler_for(model.cfg.render.sampler, model.space.unbounded)
     placement = PLACEMENTS[name]
+    if placement.box_spaces_only and not model.space.fused:
+        raise NeuralFieldsError(f"baking a '{name}' sampler run in render.space={space_name(model.space)} is not "
+                                "supported; render with --exact (the live field), or train with the proposal sampler")
     cached = placement.cache(model)
     shown = visible_blocks(model, cfg, progress=progress, report=report)
     expected = expected_nbytes(int(shown.sum()), cfg, model.field.geo_dim, cached)

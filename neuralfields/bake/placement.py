@@ -28,11 +28,15 @@ class Placement:
     """``cache(model) -> tensors`` saved with the bake; ``build(model, lattice, tensors, march) -> sampler``.
     ``whole_views``: render a view in one chunk of rays (the lattice march pays fixed work per
     chunk); otherwise the run's own chunk size (the proposal sampler's per-sample tensors stay in
-    the caches, so a fox view renders faster than in whole-view chunks; docs/bake.md)."""
+    the caches, so a fox view renders faster than in whole-view chunks; docs/bake.md).
+    ``box_spaces_only``: it marches world points through a box or contracted space only."""
 
     cache: Callable[[SceneModel], dict[str, Tensor]]
     build: Callable[[SceneModel, BlockLattice, dict[str, Tensor], MarchConfig], nn.Module]
     whole_views: bool = True
+    # The sampler maps world points itself, in compiled kernels that inline a box or contracted
+    # space (``space.fused``); NDC runs cannot use it.
+    box_spaces_only: bool = False
 
 
 PLACEMENTS: Registry[Placement] = Registry("baked sampler")
@@ -43,7 +47,7 @@ def march_lattice(model: SceneModel, lattice: BlockLattice, _: dict, march: Marc
     return BakedSampler(lattice, model.space, span, model.field.density_activation, march)
 
 
-PLACEMENTS.register("occupancy", Placement(lambda model: {}, march_lattice))
+PLACEMENTS.register("occupancy", Placement(lambda model: {}, march_lattice, box_spaces_only=True))
 
 
 def cache_proposals(model: SceneModel) -> dict[str, Tensor]:

@@ -256,7 +256,9 @@ def spiral_path(frame: SceneFrame, n_frames: int, turns: float = 1.0) -> np.ndar
     training elevations (twice per turn) while the distance dips to 80% and back.
 
     Forward-facing captures circle in the image plane instead (azimuth and elevation oscillate a
-    quarter period apart), the classic LLFF spiral.
+    quarter period apart), the classic LLFF spiral, at the cameras' own distance: moving in would
+    leave the space the photos cover (and pass NDC's near plane, in front of which an NDC run
+    renders nothing).
     """
     s = np.arange(n_frames) / n_frames
     lo, hi = np.percentile(frame.elevations, [10, 90])
@@ -269,7 +271,8 @@ def spiral_path(frame: SceneFrame, n_frames: int, turns: float = 1.0) -> np.ndar
         azimuth = frame.azimuths[0] + 2 * math.pi * turns * s
         elevation = mid + amp * np.sin(2 * math.pi * 2 * turns * s)
     elevation = np.clip(elevation, -math.radians(85), math.radians(85))  # never look straight down the up axis
-    radius = frame.radius * (1 - 0.1 * (1 - np.cos(2 * math.pi * turns * s)))
+    dip = 0.0 if frame.forward_facing else 0.1
+    radius = frame.radius * (1 - dip * (1 - np.cos(2 * math.pi * turns * s)))
     return _look_at_centre(frame, frame.position(azimuth, elevation, radius))
 
 

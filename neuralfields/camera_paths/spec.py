@@ -9,6 +9,12 @@ from .formats import load_path_file
 from .kinds import PATH_KINDS, CameraPath, PathSettings
 
 
+def default_path(info) -> str:
+    """The path kind a run renders without ``--path``: the LLFF spiral for forward-facing captures
+    (``info.kind``), an orbit otherwise."""
+    return "spiral" if getattr(info, "kind", "object") == "forward" else "orbit"
+
+
 def make_path(spec: str | Path, info, settings: PathSettings | None = None) -> CameraPath:
     """A :class:`CameraPath` from a kind name (``orbit``, ``spiral``, ``interpolate``) or a JSON file.
 

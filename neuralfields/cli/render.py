@@ -6,7 +6,7 @@ import argparse
 import warnings
 from pathlib import Path
 
-from ..camera_paths import PATH_KINDS, PathSettings, make_path
+from ..camera_paths import PATH_KINDS, PathSettings, default_path, make_path
 from ..errors import NeuralFieldsError
 from ..threads import torch_threads
 from .common import add_device_argument, add_threads_argument, device_from, require_run, run_dir, threads_from
@@ -65,9 +65,10 @@ def register(sub) -> None:
                        description="Render a camera path to an H.264 mp4, a GIF or a folder of PNG frames "
                                    "(chosen by --out: .mp4, .gif, or a folder). A JSON summary is written beside it.")
     p.add_argument("run", type=run_dir, help="run folder")
-    p.add_argument("--path", default="orbit",
+    p.add_argument("--path",
                    help=f"{', '.join(PATH_KINDS)} (derived from the training cameras) or a camera path JSON file "
-                        "(ours or nerfstudio's camera_path.json; see docs/camera_paths.md)")
+                        "(ours or nerfstudio's camera_path.json; see docs/camera_paths.md); default: spiral for "
+                        "forward-facing captures, orbit otherwise")
     p.add_argument("--seconds", help="video length (default 4, or the file's)")
     p.add_argument("--fps", help="frames per second (default 30, or the file's)")
     p.add_argument("--resolution", metavar="WxH", help="frame size (default: training image size)")
@@ -125,10 +126,11 @@ def render_run(args: argparse.Namespace) -> int:
     print(f"renderer: {how}")  # the bake (or why the live field) before a long render, not only after it
     if settings.time_range is not None and not model.info.dynamic:
         warnings.warn("--time ignored: this run's field is static")
-    path = make_path(args.path, model.info, settings)
+    spec = args.path or default_path(model.info)
+    path = make_path(spec, model.info, settings)
     style = VisualStyle(depth_range=depth_range, colormap=args.colormap)
     summary = render_video(model, path, out, outputs, args.layout, style, progress=not args.no_progress,
-                           extra={"run": str(args.run), "step": state.get("step"), "path_spec": str(args.path),
+                           extra={"run": str(args.run), "step": state.get("step"), "path_spec": str(spec),
                                   "renderer": how})
     files = ", ".join(summary["files"])
     print(f"{len(path)} frames of {path.width}x{path.height} at {path.fps:g} fps ({summary['frames_per_second']:.2f} "

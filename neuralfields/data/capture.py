@@ -19,11 +19,13 @@ import torch
 from ..cameras import Cameras
 from ..errors import file_error
 from .images import IMAGE_SUFFIXES, image_size
-from .normalize import apply_transform, normalize_poses, scene_kind, transform_points
+from .normalize import (apply_transform, normalize_forward, normalize_poses, point_near_depths, robust_bounds, scene_kind,
+                        transform_points)
 from .scene import Scene, split_indices
 from .transforms import load_pixels
 
 SCENE_HALF_SIZE = 1.0  # normalised captures fit in [-1, 1]^3 (with normalize_poses' margin inside)
+FORWARD_BOX_MARGIN = 1.05  # forward-facing captures: the scene box holds cameras and points with this to spare
 
 
 @dataclass
@@ -101,15 +103,31 @@ def check_aspect(file: Path, width: float, height: float, source: Path) -> tuple
     return w, h
 
 
-def normalized_capture(c2w: np.ndarray, points: np.ndarray | None) -> tuple[np.ndarray, np.ndarray, np.ndarray | None, str]:
-    """Normalise cameras ``[N, 4, 4]`` and points ``[P, 3]`` into the scene box.
+def normalized_capture(c2w: np.ndarray, points: np.ndarray | None, near: np.ndarray | None = None,
+                       ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None, str, np.ndarray]:
+    """Normalise cameras ``[N, 4, 4]`` and points ``[P, 3]``; ``near [N]``: the nearest depth each
+    camera sees (LLFF or COLMAP bounds), which decides forward-facing captures with the cameras.
 
-    Returns ``(transform [4, 4], c2w [N, 4, 4], points [P, 3] or None, kind)``.
+    Objects and unbounded captures fit the box ``[-1, 1]^3`` (:func:`normalize_poses`);
+    forward-facing ones are normalised as NeRF does (:func:`normalize_forward`: the nearest depth
+    becomes 1 / 0.75), and their scene box holds the cameras and the robust bounds of the points.
+    Returns ``(transform [4, 4], c2w [N, 4, 4], points [P, 3] or None, kind, aabb [2, 3])``.
     """
-    transform = normalize_poses(c2w, points, box=SCENE_HALF_SIZE)
+    kind = scene_kind(c2w, points, near=near)
+    has_points = points is not None and len(points) > 0
+    if kind == "forward":
+        nearest = near if near is not None else point_near_depths(c2w, points)
+        transform = normalize_forward(c2w, float(np.min(nearest)))
+    else:
+        transform = normalize_poses(c2w, points, box=SCENE_HALF_SIZE)
     moved = apply_transform(c2w, transform)
-    pts = transform_points(points, transform) if points is not None and len(points) else None
-    return transform, moved, pts, scene_kind(c2w, points)
+    pts = transform_points(points, transform) if has_points else None
+    aabb = np.array([[-SCENE_HALF_SIZE] * 3, [SCENE_HALF_SIZE] * 3])
+    if kind == "forward":
+        extent = np.concatenate([moved[:, :3, 3], robust_bounds(pts) if pts is not None else np.zeros((0, 3))])
+        centre, half = 0.5 * (extent.min(0) + extent.max(0)), 0.5 * (extent.max(0) - extent.min(0))
+        aabb = np.stack([centre - half * FORWARD_BOX_MARGIN, centre + half * FORWARD_BOX_MARGIN])
+    return transform, moved, pts, kind, aabb
 
 
 def float32(array: np.ndarray | None) -> torch.Tensor | None:
@@ -124,7 +142,8 @@ def transform_scale(transform: np.ndarray) -> float:
 
 def capture_scene(root: Path, split: str, fmt: str, c2w: np.ndarray, intrinsics: np.ndarray, files: list[Path],
                   source: Path, read_downscale: float, val_every: int, transform: np.ndarray, kind: str,
-                  bounds: np.ndarray | None = None, points: np.ndarray | None = None) -> Scene:
+                  bounds: np.ndarray | None = None, points: np.ndarray | None = None,
+                  aabb: np.ndarray | None = None) -> Scene:
     """Select ``split``'s images and build the scene.
 
     Args:
@@ -135,6 +154,7 @@ def capture_scene(root: Path, split: str, fmt: str, c2w: np.ndarray, intrinsics:
         read_downscale: resize factor still to apply to the files when decoding.
         transform: ``[4, 4]`` the normalisation applied; kind: ``object`` or ``unbounded``.
         bounds: optional ``[N, 2]`` near/far in scene units; points: optional ``[P, 3]`` in scene units.
+        aabb: ``[2, 3]`` the scene box (default ``[-1, 1]^3``, where :func:`normalize_poses` fits captures).
     """
     keep = split_indices(len(files), split, val_every)
     files = [files[i] for i in keep]
@@ -145,7 +165,7 @@ def capture_scene(root: Path, split: str, fmt: str, c2w: np.ndarray, intrinsics:
     images = load_pixels(files, read_downscale)
     cams = cams.resized(images.shape[2], images.shape[1])
     half = SCENE_HALF_SIZE
-    aabb = torch.tensor([[-half] * 3, [half] * 3], dtype=torch.float32)
-    return Scene(images, cams, aabb, split, None, 1.0, [str(p) for p in files], root, fmt,
+    box = torch.tensor([[-half] * 3, [half] * 3], dtype=torch.float32) if aabb is None else float32(aabb)
+    return Scene(images, cams, box, split, None, 1.0, [str(p) for p in files], root, fmt,
                  bounds=float32(None if bounds is None else bounds[keep]), kind=kind, points=float32(points),
                  transform=float32(transform))

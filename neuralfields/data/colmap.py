@@ -9,9 +9,9 @@ OpenCV ``k1 k2 p1 p2`` model); others stop with an error naming the model.
 
 Images are sorted by name; every ``val_every``-th is held out for val/test. Images registered
 in the model but absent from disk are skipped with one warning that counts them. Cameras and
-sparse points are normalised into ``[-1, 1]^3`` (:mod:`.normalize`); per-image near/far bounds
-come from the depths of the points each image sees (0.1 and 99.9 percentiles, as LLFF computes
-them).
+sparse points are normalised into ``[-1, 1]^3`` (:mod:`.normalize`; forward-facing captures as
+NeRF normalises them); per-image near/far bounds come from the depths of the points each image
+sees (0.1 and 99.9 percentiles, as LLFF computes them).
 """
 
 from __future__ import annotations
@@ -121,8 +121,9 @@ def load(path: Path, split: str, downscale: float = 1.0, val_every: int = 8, **_
     intrinsics = np.array([camera_intrinsics(cameras[im.camera_id], folder / f"cameras{ext}") for im in images])
     c2w = np.stack([colmap_to_c2w(im.qvec, im.tvec) for im in images])
     # Normalise with every registered image, so all splits (and any missing files) share one frame.
-    transform, c2w, pts, kind = normalized_capture(c2w, points.xyz if len(points) else None)
     bounds = image_bounds(images, points)
+    transform, c2w, pts, kind, aabb = normalized_capture(c2w, points.xyz if len(points) else None,
+                                                         near=None if bounds is None else bounds[:, 0])
     if bounds is not None:
         bounds = bounds * transform_scale(transform)
 
@@ -137,4 +138,4 @@ def load(path: Path, split: str, downscale: float = 1.0, val_every: int = 8, **_
                       f"COLMAP model whose file is missing", stacklevel=2)
     return capture_scene(path, split, "colmap", c2w[present], intrinsics[present], [files[i] for i in present],
                          folder / f"cameras{ext}", where.downscale, val_every, transform, kind,
-                         None if bounds is None else bounds[present], pts)
+                         None if bounds is None else bounds[present], pts, aabb=aabb)

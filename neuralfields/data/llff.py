@@ -10,7 +10,10 @@ Images are matched to rows by sorted file name (LLFF's own convention), from ``i
 ``images_8`` and ``images_16``); intrinsics are the file's ``f`` and a centred principal point,
 scaled to the size of the images read. The near/far bounds become ``Scene.bounds`` and bound the
 scene: the view frustums between near and far are kept inside the normalised box (see
-:mod:`.normalize`). Every ``val_every``-th image is held out for val/test.
+:mod:`.normalize`). Forward-facing captures (LLFF's own kind: every camera looks the same way and
+the near bounds lie in front of all of them) are normalised as NeRF does instead: the nearest
+near bound becomes 1 / 0.75, the near plane of NDC depth 1, and the scene box holds the
+frustums. Every ``val_every``-th image is held out for val/test.
 
 When a folder has both, the COLMAP model wins auto-detection (it has distortion, per-image
 intrinsics and sparse points); ``format = "llff"`` forces this loader.
@@ -82,9 +85,9 @@ def load(path: Path, split: str, downscale: float = 1.0, val_every: int = 8, **_
     files = list_images(where.folder)
     if len(files) != n:
         raise file_error(where.folder, f"has {len(files)} images but {npy.name} has {n} poses")
-    transform, c2w, _, kind = normalized_capture(c2w, frustum_points(c2w, hwf, bounds))
+    transform, c2w, _, kind, aabb = normalized_capture(c2w, frustum_points(c2w, hwf, bounds), near=bounds[:, 0])
     h, w, f = hwf[:, 0], hwf[:, 1], hwf[:, 2]
     zeros = np.zeros(n)
     intrinsics = np.stack([f, f, w / 2, h / 2, w, h, zeros, zeros, zeros, zeros], axis=1)
     return capture_scene(path, split, "llff", c2w, intrinsics, files, npy, where.downscale, val_every,
-                         transform, kind, bounds * transform_scale(transform))
+                         transform, kind, bounds * transform_scale(transform), aabb=aabb)

@@ -19,9 +19,18 @@ Choices made here:
 * **Scale**: the largest per-axis distance from the centre to a camera centre or to the robust
   point bounds (per-axis quantiles ``1 - q`` and ``q`` of the rotated points) maps to
   ``box * margin``, so everything lies in ``[-box * margin, box * margin]^3``.
+
+Forward-facing captures (:func:`camera_facing`: every camera looks within a small cone of one
+direction and what they see lies in front of all of them, LLFF's case) are normalised as NeRF
+normalises LLFF scenes instead (:func:`normalize_forward`): the same up, the mean camera centre
+at the origin, and the scale that puts the nearest depth the cameras see at
+``1 / NEAR_PLANE_FRACTION`` (NeRF's ``bd_factor`` 0.75), so that the near plane of NDC lies at
+depth 1 in front of the average camera.
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -33,6 +42,15 @@ _INWARD_MAX_ANGLE = 30.0
 _INWARD_MAX_DISTANCE = 4.0
 # Points whose robust extent from the centre exceeds this many camera distances make a scene unbounded.
 _FAR_POINTS = 2.5
+# Forward-facing: every optical axis lies within this angle (degrees) of the mean one. LLFF scenes
+# stay within about 10; the 360-degree captures (an object photographed from around it) spread
+# over 50 and more.
+_FORWARD_MAX_ANGLE = 30.0
+# NeRF's bd_factor: NDC's near plane lies at this fraction of the nearest depth the cameras see.
+NEAR_PLANE_FRACTION = 0.75
+# Points nearer to a camera than this quantile of their depths in front of it are outliers.
+_NEAR_QUANTILE = 0.01
+_NEAR_POINTS = 20000  # points that estimate it
 
 
 def _as_c2w(c2w: np.ndarray) -> np.ndarray:
@@ -89,8 +107,86 @@ def looks_inward(c2w: np.ndarray) -> bool:
     return bool(angle < _INWARD_MAX_ANGLE and np.median(dist) < _INWARD_MAX_DISTANCE * spread)
 
 
-def scene_kind(c2w: np.ndarray, points: np.ndarray | None = None, point_quantile: float = 0.98) -> str:
-    """``"object"`` when the cameras look inward at a region that holds the scene, else ``"unbounded"``.
+def point_near_depths(c2w: np.ndarray, points: np.ndarray | None) -> np.ndarray | None:
+    """``[N]`` the nearest depth each camera sees among ``points [P, 3]`` (a low quantile of the
+    depths along its optical axis of the points in front of it), or None without points."""
+    if points is None or len(points) == 0:
+        return None
+    c2w = _as_c2w(c2w)
+    pts = np.asarray(points, np.float64).reshape(-1, 3)
+    if len(pts) > _NEAR_POINTS:  # a fixed subset keeps the [N, P] depth table small
+        pts = pts[np.random.default_rng(0).choice(len(pts), _NEAR_POINTS, replace=False)]
+    depth = np.einsum("pj,nj->np", pts, -c2w[:, :, 2]) + np.einsum("nj,nj->n", c2w[:, :, 3], c2w[:, :, 2])[:, None]
+    depth = depth / np.linalg.norm(c2w[:, :, 2], axis=1)[:, None]
+    out = np.full(len(c2w), np.nan)
+    for i, row in enumerate(depth):
+        ahead = row[row > 0]
+        if len(ahead):
+            out[i] = np.quantile(ahead, _NEAR_QUANTILE)
+    return None if np.isnan(out).any() else out
+
+
+@dataclass
+class Facing:
+    """How a set of cameras stands towards its scene (:func:`camera_facing`).
+
+    Attributes:
+        cameras: how many; max_angle: the largest angle (degrees) between an optical axis and
+            their mean direction.
+        near: the nearest depth any camera sees (None when unknown: no bounds, no points).
+        ahead: how far the most advanced camera stands in front of the mean camera centre, along
+            the mean direction (scene units).
+        forward: every axis within ``_FORWARD_MAX_ANGLE`` of the mean, every camera behind the NDC
+            near plane (``NEAR_PLANE_FRACTION * near`` in front of the mean centre, with half of
+            that to spare) and everything each camera sees beyond it.
+    """
+
+    cameras: int
+    max_angle: float
+    near: float | None
+    ahead: float
+    forward: bool
+
+    def describe(self) -> str:
+        """Why the capture is, or is not, forward-facing, in a few words."""
+        cone = f"{self.cameras} cameras look within {self.max_angle:.0f} degrees of one direction"
+        if self.forward:
+            return f"{cone} and the scene lies in front of all of them (nearest depth {self.near:.3g})"
+        if self.max_angle > _FORWARD_MAX_ANGLE:
+            return f"{cone} (forward-facing needs at most {_FORWARD_MAX_ANGLE:.0f})"
+        if self.near is None:
+            return f"{cone} but no near bounds or points say how far the scene is"
+        return f"{cone} but the scene does not lie in front of all of them"
+
+
+def camera_facing(c2w: np.ndarray, near: np.ndarray | None = None) -> Facing:
+    """Whether cameras ``[N, 3|4, 4]`` face forward (LLFF style), given the nearest depth each one
+    sees (``near [N]``, along its own optical axis: LLFF's near bounds; None when unknown, which
+    is never forward-facing)."""
+    c2w = _as_c2w(c2w)
+    origins, dirs = c2w[:, :, 3], -c2w[:, :, 2]
+    dirs = dirs / np.linalg.norm(dirs, axis=1, keepdims=True)
+    mean = dirs.mean(0)
+    if np.linalg.norm(mean) < 1e-6:
+        return Facing(len(c2w), 180.0, None, 0.0, False)
+    mean /= np.linalg.norm(mean)
+    cos = np.clip(dirs @ mean, -1.0, 1.0)
+    max_angle = float(np.degrees(np.arccos(cos.min())))
+    offset = (origins - origins.mean(0)) @ mean  # [N] how far ahead of the mean centre
+    ahead = float(offset.max())
+    if near is None or len(near) != len(c2w) or not np.all(np.isfinite(near)) or np.min(near) <= 0:
+        return Facing(len(c2w), max_angle, None, ahead, False)
+    near = np.asarray(near, np.float64)
+    plane = NEAR_PLANE_FRACTION * float(near.min())
+    forward = (max_angle <= _FORWARD_MAX_ANGLE and ahead <= 0.5 * plane
+               and bool(np.all(offset + near * cos >= plane)))
+    return Facing(len(c2w), max_angle, float(near.min()), ahead, forward)
+
+
+def scene_kind(c2w: np.ndarray, points: np.ndarray | None = None, point_quantile: float = 0.98,
+               near: np.ndarray | None = None) -> str:
+    """``"forward"`` for forward-facing captures (:func:`camera_facing`), ``"object"`` when the
+    cameras look inward at a region that holds the scene, else ``"unbounded"``.
 
     Args:
         c2w: ``[N, 3|4, 4]`` camera-to-world (OpenGL convention).
@@ -98,8 +194,12 @@ def scene_kind(c2w: np.ndarray, points: np.ndarray | None = None, point_quantile
             ``point_quantile`` of the distance to the focus) reaches far beyond the cameras, the
             scene has a background at large distances and is ``"unbounded"`` even if the cameras
             circle an object (the mip-NeRF 360 situation).
+        near: optional ``[N]`` nearest depth each camera sees (LLFF's near bounds); without it the
+            points give it (:func:`point_near_depths`).
     """
     c2w = _as_c2w(c2w)
+    if camera_facing(c2w, near if near is not None else point_near_depths(c2w, points)).forward:
+        return "forward"
     if not looks_inward(c2w):
         return "unbounded"
     if points is not None and len(points) > 0:
@@ -144,6 +244,23 @@ def normalize_poses(c2w: np.ndarray, points: np.ndarray | None = None, box: floa
         centre = 0.5 * (extent.min(0) + extent.max(0))
     reach = np.abs(np.concatenate([origins, bounds]) - centre).max()
     scale = box * margin / reach if reach > 1e-12 else 1.0
+    transform = np.eye(4)
+    transform[:3, :3] = scale * rot
+    transform[:3, 3] = -scale * centre
+    return transform
+
+
+def normalize_forward(c2w: np.ndarray, near: float) -> np.ndarray:
+    """Similarity transform ``[4, 4]`` of a forward-facing capture, as NeRF normalises LLFF scenes.
+
+    The mean camera up becomes +z (as in :func:`normalize_poses`), the mean camera centre the
+    origin, and the nearest depth the cameras see, ``near`` (scene units before the transform),
+    becomes ``1 / NEAR_PLANE_FRACTION``: NDC's near plane then lies at depth 1.
+    """
+    c2w = _as_c2w(c2w)
+    rot = rotation_between(c2w[:, :, 1].mean(0), np.array([0.0, 0.0, 1.0]))
+    centre = c2w[:, :, 3].mean(0) @ rot.T
+    scale = 1.0 / (NEAR_PLANE_FRACTION * float(near))
     transform = np.eye(4)
     transform[:3, :3] = scale * rot
     transform[:3, 3] = -scale * centre

@@ -5,11 +5,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import torch
 from torch import Tensor
 
 from ..cameras import Cameras
 from ..errors import NeuralFieldsError
+from .normalize import point_near_depths
 
 
 class SplitNotFound(NeuralFieldsError):
@@ -50,9 +52,10 @@ class Scene:
         files: image file per frame, for messages and eval outputs.
         root: the dataset folder; format: the loader that read it.
         bounds: ``[N, 2]`` near/far depth per image in scene units (LLFF), else None.
-        kind: ``"object"`` when the cameras look inward at a bounded region, ``"unbounded"`` for
-            forward-facing or outward-looking captures and scenes with distant background (a hint
-            for the renderer; see :func:`neuralfields.data.normalize.scene_kind`).
+        kind: ``"object"`` when the cameras look inward at a bounded region, ``"forward"`` for
+            forward-facing captures (every camera looks the same way at a scene in front of all
+            of them: LLFF), ``"unbounded"`` for outward-looking captures and scenes with distant
+            background (a hint for the renderer; see :func:`neuralfields.data.normalize.scene_kind`).
         points: ``[P, 3]`` sparse points in scene coordinates (COLMAP, nerfstudio's PLY), else None.
         transform: ``[4, 4]`` similarity the loader applied, from the world frame of the dataset
             files to the scene's (see :mod:`neuralfields.data.normalize`); None when poses are used
@@ -98,10 +101,18 @@ class Scene:
     @property
     def bounded(self) -> bool:
         """Whether the renderer may treat the scene as an object in its box: the cameras look
-        inward (``kind``). Captures whose cameras look outward or forward are unbounded and get a
-        contracted space; the real-capture presets contract inward captures too (their photos
-        show a background)."""
+        inward (``kind``). Captures whose cameras look outward are unbounded and get a
+        contracted space, forward-facing ones NDC; the real-capture presets contract inward
+        captures too (their photos show a background)."""
         return self.kind == "object"
+
+    @property
+    def near_depths(self) -> np.ndarray | None:
+        """``[N]`` the nearest depth each camera sees (scene units): the near bounds, else a low
+        quantile of the depths of the points in front of it; None when neither is known."""
+        if self.bounds is not None:
+            return self.bounds[:, 0].double().numpy()
+        return point_near_depths(self.cameras.c2w.double().numpy(), None if self.points is None else self.points.numpy())
 
     def pixels(self, image_idx: Tensor, y: Tensor, x: Tensor) -> Tensor:
         """Float pixel values ``[R, C]`` in [0, 1] at integer positions."""

@@ -6,8 +6,9 @@ Pipeline of :func:`export_mesh`:
    margin), clipped to the scene box, then narrowed to ``--crop`` (:mod:`.crop`);
 2. raw surface from a registered mesher (``MESHERS``): ``marching-cubes`` samples the density on
    a regular grid (isotropic voxels, ``resolution`` samples along the longest side, queried in
-   slabs and only inside occupied grid cells: unoccupied cells hold density far below any useful
-   level) and extracts the level set at ``threshold``, by default the median density at the
+   slabs and only inside occupied grid cells and the region the run's space covers: unoccupied
+   cells hold density far below any useful level, and outside an NDC frustum the field means
+   nothing) and extracts the level set at ``threshold``, by default the median density at the
    rendered depth of training views (:func:`auto_level`); ``tsdf`` fuses rendered depth maps
    (see :mod:`.tsdf`);
 3. floaters removed: connected components with fewer faces than ``keep_fraction`` of the
@@ -146,6 +147,7 @@ def density_volume(model, box: Tensor, resolution: int, time: float | None = Non
         pts = torch.stack(torch.meshgrid(xs, ys, zs, indexing="ij"), -1).reshape(-1, 3)
         out = torch.zeros(pts.shape[0], device=device)
         keep = model.grid.lookup(pts) if use_grid and model.grid is not None else torch.ones(pts.shape[0], dtype=torch.bool, device=device)
+        keep &= model.space.contains(pts)  # e.g. NDC covers only the frustum beyond its near plane
         for part in keep.nonzero()[:, 0].split(chunk):
             out[part] = density(pts[part]).float()
         values[:, :, z0:z0 + len(zs)] = out.reshape(nx, ny, len(zs)).cpu().numpy()

@@ -14,7 +14,7 @@ instant-ngp and nerfstudio:
   file's (scale included, so nerfstudio composes it correctly without an ``applied_scale``);
   ``normalization`` holds the same as ``scale``, ``rotation``, ``translation`` and ``box``;
 * ``aabb_scale`` (instant-ngp's background extent) is 4 for object captures and 16 for unbounded
-  ones unless given; ``scene_kind`` is :func:`~neuralfields.data.normalize.scene_kind`'s answer;
+  and forward-facing ones unless given; ``scene_kind`` is :func:`~neuralfields.data.normalize.scene_kind`'s answer;
 * ``ply_file_path`` names the normalised sparse points with their colours.
 """
 
@@ -36,7 +36,7 @@ from ..data.normalize import apply_transform, normalize_poses, scene_kind, trans
 from .frames import natural_key
 
 INTRINSIC_KEYS = ("fl_x", "fl_y", "cx", "cy", "w", "h", "k1", "k2", "p1", "p2")
-AABB_SCALE = {"object": 4, "unbounded": 16}
+AABB_SCALE = {"object": 4, "unbounded": 16, "forward": 16}
 PLY_NAME = "sparse_points.ply"
 
 

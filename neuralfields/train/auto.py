@@ -1,8 +1,10 @@
 """Settings chosen from the data itself, for ``train --data FOLDER`` without a preset.
 
-What is in the folder decides: frames with times get the ``dnerf`` preset, unbounded captures
-(cameras that surround a scene with a distant background, or look outward) the ``capture``
-preset with its contracted space; photos without an alpha channel get per-image appearance
+What is in the folder decides: frames with times get the ``dnerf`` preset, forward-facing
+captures (every camera looks the same way at a scene in front of all of them: LLFF) the
+``forward`` preset with NDC, unbounded captures (cameras that surround a scene with a distant
+background, or look outward) the ``capture`` preset with its contracted space; the line that
+reports the choices says why. Photos without an alpha channel get per-image appearance
 codes; images much larger than a CPU trains on in minutes are read downscaled. On a CUDA device
 the images keep their full size when they fit in its free memory beside a working margin (else
 the smallest power-of-two downscale that fits). Each choice is reported in one line, and
@@ -20,7 +22,8 @@ from ..config import RunConfig
 from ..data.scene import Scene
 from ..fields import FIELDS
 from ..render.samplers import sampler_for
-from ..render.space import space_for
+from ..data.normalize import camera_facing
+from ..render.space import SPACES, space_for
 
 APPEARANCE_DIM = 8  # numbers per image code: enough for exposure and white balance
 CPU_LONG_SIDE = 640  # longest image side trained on by default when images are larger
@@ -40,10 +43,16 @@ class AutoChoices:
 
 
 def folder_preset(scene: Scene) -> str | None:
-    """The preset a bare folder starts from: ``dnerf`` for dynamic scenes, ``capture`` for unbounded ones."""
+    """The preset a bare folder starts from: ``dnerf`` for dynamic scenes, ``forward`` for
+    forward-facing captures, ``capture`` for unbounded ones."""
     if scene.is_dynamic:
         return "dnerf"
-    return None if scene.bounded else "capture"
+    return None if scene.bounded else ("forward" if scene.kind == "forward" else "capture")
+
+
+def facing_note(scene: Scene) -> str:
+    """Why the capture is, or is not, forward-facing (:func:`~neuralfields.data.normalize.camera_facing`)."""
+    return camera_facing(scene.cameras.c2w.double().numpy(), scene.near_depths).describe()
 
 
 def free_device_memory(device: torch.device | str | None) -> int | None:
@@ -85,9 +94,11 @@ def choose(scene: Scene, downscale_given: bool, downscale: float, free_bytes: in
     CPU's long-side rule.
     """
     choices = AutoChoices(preset=folder_preset(scene))
-    if choices.preset == "capture":
-        choices.notes.append("unbounded capture (photos whose cameras look outward or forward): contracted space, "
-                             "preset 'capture'")
+    if choices.preset == "forward":
+        choices.notes.append(f"forward-facing capture ({facing_note(scene)}): NDC space, preset 'forward'")
+    elif choices.preset == "capture":
+        choices.notes.append(f"unbounded capture (photos whose cameras look outward or surround a distant background; "
+                             f"not forward-facing: {facing_note(scene)}): contracted space, preset 'capture'")
     elif choices.preset == "dnerf":
         choices.notes.append("frames carry times: dynamic field, preset 'dnerf'")
     if not downscale_given and free_bytes is not None:
@@ -119,5 +130,5 @@ def apply_appearance(cfg: RunConfig, scene: Scene, user_set: list[str]) -> str |
 
 def describe(cfg: RunConfig, scene: Scene) -> str:
     """One line saying what the run will use for space and sampler."""
-    space = space_for(cfg.render.space, "object" if scene.bounded else "unbounded")
-    return f"space '{space}', sampler '{sampler_for(cfg.render.sampler, space == 'contract')}'"
+    space = space_for(cfg.render.space, scene.kind)
+    return f"space '{space}', sampler '{sampler_for(cfg.render.sampler, SPACES[space].unbounded)}'"

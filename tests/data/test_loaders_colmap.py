@@ -230,7 +230,7 @@ def test_fern_loads_from_the_smallest_images(shared_data):
     h, w, f = poses[0, 4:15:5]
     assert (h, w) == (3024, 4032)
     assert abs(train.cameras.fx[0].item() - f * 252 / 4032) < 1e-3 and train.cameras.cx[0].item() == 126
-    assert train.kind == "unbounded"  # forward-facing
+    assert train.kind == "forward"
     # Bounds scale with the scene, preserving their ratios.
     assert np.allclose((train.bounds[:, 1] / train.bounds[:, 0]).numpy(), poses[np.arange(20) % 8 != 0, 16] / poses[np.arange(20) % 8 != 0, 15], rtol=1e-5)
     # images_8 for downscale 8; with no full-size images, downscale 4 reads images_8 with a warning.
