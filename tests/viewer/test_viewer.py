@@ -469,18 +469,52 @@ def test_run_names_never_leave_the_list(served, tiny_run, tmp_path, monkeypatch)
     assert all(p.resolve() == tiny_run.resolve() for p in opened), opened
 
 
+# What the server answers at these routes must not name a run before login.
+PUBLIC_ROUTES = ("/", "/?page=", "/config", "/info", "/gradio_api/info", "/gradio_api/info?all_endpoints=True",
+                 "/gradio_api/openapi.json", "/openapi.json", "/gradio_api/runs", "/gradio_api/app_id",
+                 "/gradio_api/startup-events", "/manifest.json", "/theme.css", "/gradio_api/login_check",
+                 "/gradio_api/token", "/gradio_api/user", "/monitoring")
+
+
+def http_get(opener, url: str) -> tuple[int, str]:
+    try:
+        with opener.open(url, timeout=30) as answer:
+            return answer.status, answer.read().decode(errors="replace")
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read().decode(errors="replace")
+
+
 def test_login_guards_page_and_api(tiny_run, tmp_path):
+    import http.cookiejar
+    import urllib.parse
+
     from viewer import ViewerConfig
 
-    config = ViewerConfig(max_resolution=MAX_SIDE, preview_side=PREVIEW, output_dir=str(tmp_path), threads=1)
-    with viewer_server(tiny_run.parent, config, auth=("ann", "s3cret:x")) as url:
-        with pytest.raises(urllib.error.HTTPError) as info:
-            urllib.request.urlopen(f"{url.rstrip('/')}/config", timeout=30)
-        assert info.value.code == 401
+    runs = tmp_path / "runs"
+    runs.mkdir()
+    (runs / "quartz-owl-run").symlink_to(tiny_run, target_is_directory=True)  # a name no page has by chance
+    config = ViewerConfig(max_resolution=MAX_SIDE, preview_side=PREVIEW, output_dir=str(tmp_path / "out"), threads=1)
+    with viewer_server(runs, config, auth=("ann", "s3cret:x")) as url:
+        base = url.rstrip("/")
+        anonymous = urllib.request.build_opener()
+        assert http_get(anonymous, f"{base}/config")[0] == 401
+        status, page = http_get(anonymous, f"{base}/")
+        assert status == 200 and '"auth_required":true' in page  # the login page
+        for route in PUBLIC_ROUTES:
+            status, body = http_get(anonymous, base + route)
+            assert "quartz-owl" not in body, f"{route} ({status}) names a run before login"
+        # After login the page and its config name it.
+        jar = http.cookiejar.CookieJar()
+        user = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(jar))
+        form = urllib.parse.urlencode({"username": "ann", "password": "s3cret:x"}).encode()
+        assert user.open(f"{base}/login", data=form, timeout=30).status == 200
+        for route in ("/", "/config", "/gradio_api/info"):
+            status, body = http_get(user, base + route)
+            assert status == 200 and "quartz-owl-run" in body, route
         with pytest.raises(Exception):
             gradio_client.Client(url, verbose=False, auth=("ann", "wrong"))
         client = gradio_client.Client(url, verbose=False, auth=("ann", "s3cret:x"))
-        assert client.predict(api_name="/list_runs")
+        assert "quartz-owl-run" in str(client.predict(api_name="/list_runs"))
 
 
 def test_views_are_not_held_back_by_a_long_render(served):
