@@ -183,7 +183,7 @@ class TeacherViews:
 
     def _background(self) -> Tensor:
         if self.background == "random":  # a colour per view: the splats learn where they are transparent
-            return torch.rand(3)
+            return torch.rand(3, device=self.teacher.background.device)  # where the teacher renders it
         return self.teacher.background.clone()
 
     def teacher_view(self) -> View:
@@ -203,7 +203,7 @@ class TeacherViews:
         h, w = int(camera.height[0]), int(camera.width[0])
         image = F.interpolate(self.photos.image(i).permute(2, 0, 1)[None], size=(h, w), mode="area")[0].permute(1, 2, 0)
         bg = self._background()
-        return View(camera, composite_background(image, bg).to(self.device), bg, "photo")
+        return View(camera, composite_background(image, bg.to(image.device)).to(self.device), bg, "photo")
 
     def stage(self, progress: float) -> str:
         """Where the views come from at ``progress`` (share of the run done): ``teacher views`` or ``photographs``."""
