@@ -5,10 +5,16 @@ offset is kept in the frame's own axes ``(b1, b2, up)`` in multiples of the medi
 distance: ``b1`` is the horizontal direction of azimuth 0 (training camera 0's side), ``b2 = up x
 b1``. The browser script (``static/navigation.js``) does the same trigonometry to turn a shift-drag
 into a target offset, so pan speed and direction match the picture without a server round trip.
+
+The script keeps its own camera across gestures and sends absolute values, so quick gestures add
+up even while the sliders still show older frames; it takes the sliders as its camera again only
+when the user moves one, or when a handler sets the view (a run loaded, a training camera) and
+with it a new :func:`view_mark` in the hidden ``nav-mark`` box.
 """
 
 from __future__ import annotations
 
+import itertools
 import math
 import threading
 from collections import OrderedDict
@@ -110,6 +116,15 @@ def view_pose(frame: SceneFrame, view: OrbitView) -> np.ndarray:
 def view_camera(frame: SceneFrame, view: OrbitView, width: int, height: int) -> Cameras:
     """:class:`Cameras` of length 1 (CPU tensors; the renderer moves rays to the model's device)."""
     return cameras_from_poses(view_pose(frame, view)[None], view.fov, width, height)
+
+
+_marks = itertools.count(1)
+
+
+def view_mark() -> int:
+    """A number no earlier view set by a handler had: the page script's cue to take the sliders as
+    its camera again (see the module doc)."""
+    return next(_marks)
 
 
 def page_script() -> str:

@@ -104,9 +104,10 @@ def test_output_modes(served):
 
 def test_training_camera_sets_the_controls(served, tiny_run):
     client, run = served
-    image, status, png, azimuth, elevation, distance, fov, _, target = client.predict(run, 5, 48, "rgb",
-                                                                                       api_name="/render_camera")
-    assert target == "0,0,0"
+    loaded = client.predict(run, api_name="/load_run")[-1]
+    image, status, png, azimuth, elevation, distance, fov, _, target, mark = client.predict(
+        run, 5, 48, "rgb", api_name="/render_camera")
+    assert target == "0,0,0" and mark > loaded > 0  # each handler that sets the view gives a new view mark
     assert status.startswith("training camera 5") and picture(image).shape == (48, 48, 3)
     # The demo scene's cameras look at its centre, so the orbit controls reproduce the view.
     orbit = render(client, run, side=48, azimuth=azimuth, elevation=elevation, distance=distance, fov=fov)[-1][0]

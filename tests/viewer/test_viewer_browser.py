@@ -223,6 +223,72 @@ def test_mouse_drag_orbits_wheel_zooms_shift_pans(page_url):
         assert slider_value(page, "azimuth") == azimuth  # panning leaves the orbit angles alone
 
 
+def settled(page, azimuth: float, elevation: float, distance: float) -> None:
+    """Wait until the sliders show this camera and its full frame has arrived (a timeout fails)."""
+    page.wait_for_function(
+        "([az, el, dist]) => { const v = (id) => parseFloat(document.querySelector(`#${id} input[type=number]`)?.value);"
+        " return Math.abs(v('azimuth') - az) < 0.5 && Math.abs(v('elevation') - el) < 0.5"
+        " && Math.abs(v('distance') - dist) < 0.01"
+        " && document.querySelector('#view-status')?.innerText.startsWith('rgb 64x64'); }",
+        arg=[azimuth, elevation, distance])
+
+
+@contextmanager
+def busy_server(page):
+    """The page's requests wait until the block ends, as behind a server too busy to answer while
+    the mouse moves: no frame, and no slider value, comes back meanwhile. Yields the held requests."""
+    held, released = [], []
+
+    def joins(url: str) -> bool:
+        return "/queue/join" in url
+
+    def hold(route) -> None:
+        if released:
+            route.continue_()
+        else:
+            held.append(route)
+
+    page.route(joins, hold)
+    try:
+        yield held
+    finally:
+        released.append(True)
+        for route in held:
+            route.continue_()
+        page.unroute(joins)
+
+
+def test_quick_gestures_add_up(page_url):
+    """Gestures that start before the sliders caught up with the last one still add up exactly:
+    the page keeps its own camera and sends absolute values."""
+    with viewer_page(page_url) as page:
+        azimuth, elevation, distance = (slider_value(page, i) for i in ("azimuth", "elevation", "distance"))
+        with busy_server(page) as held:
+            drag(page, 100, 0)
+            drag(page, 100, 0)  # starts while the sliders still show the view before the first drag
+            assert held and slider_value(page, "azimuth") == azimuth
+        settled(page, azimuth - 80.0, elevation, distance)
+        time.sleep(1.0)  # nothing still on its way moves them afterwards
+        assert abs(slider_value(page, "azimuth") - (azimuth - 80.0)) < 0.5, slider_value(page, "azimuth")
+
+        # A burst of three drags and a wheel step, none waiting for the frames of the others.
+        azimuth, elevation, distance = (slider_value(page, i) for i in ("azimuth", "elevation", "distance"))
+        with busy_server(page) as held:
+            for dx, dy in ((100, 0), (-50, 25), (30, -10)):
+                drag(page, dx, dy, steps=3)
+            box = page.locator("#view-image img").bounding_box()
+            page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+            page.mouse.wheel(0, 300)
+            time.sleep(0.5)  # the wheel's full frame is asked for 200 ms after its last step
+            assert held
+        # 0.4 degrees a pixel, the scene following the pointer; distance x exp(0.0015 x 300).
+        expected = (azimuth - 0.4 * 80, elevation + 0.4 * 15, min(4.0, distance * float(np.exp(0.45))))
+        settled(page, *expected)
+        time.sleep(1.0)
+        got = tuple(slider_value(page, i) for i in ("azimuth", "elevation", "distance"))
+    assert all(abs(g - e) < 0.5 for g, e in zip(got[:2], expected[:2])) and abs(got[2] - expected[2]) < 0.01, (got, expected)
+
+
 # ------------------------------------------------------------------------------------ path editor
 
 

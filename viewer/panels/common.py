@@ -31,6 +31,7 @@ class ViewTab:
     time_slider: gr.Slider
     target: gr.Textbox
     camera: gr.Number
+    mark: gr.Number  # hidden; a handler that sets the view sets a new navigation.view_mark() here
     image: gr.Image
     status: gr.Markdown
     download: gr.DownloadButton

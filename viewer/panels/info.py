@@ -16,7 +16,7 @@ from neuralfields.export.video import VisualStyle
 
 from .. import geometry, paths
 from ..core import MIN_SIDE, Viewer, page_errors, view_time
-from ..navigation import ELEVATION_RANGE, FOV_RANGE, OrbitView
+from ..navigation import ELEVATION_RANGE, FOV_RANGE, OrbitView, view_mark
 from ..runs import checkpoint_note, describe_run
 from ..views import orbit_view, picture
 from .common import VIEW_QUEUE, ViewTab
@@ -82,10 +82,10 @@ def run_loading(demo: gr.Blocks, viewer: Viewer, info: gr.Markdown, view_tab: Vi
                   "drag the picture or release a slider to render")
         return (describe_run(run), 0.0, round(elevation, 1), 1.0, fov, gr.Slider(value=0.0, visible=run.dynamic),
                 gr.Number(value=0, label=f"training camera (0 to {n - 1})"), status, "0,0,0",
-                *geometry.scene_box(run), [], paths.table([]))
+                *geometry.scene_box(run), [], paths.table([]), view_mark())
 
     load_outputs = [info, view_tab.azimuth, view_tab.elevation, view_tab.distance, view_tab.fov, view_tab.time_slider,
-                    view_tab.camera, view_tab.status, view_tab.target, *crop, keys_state, kf_table]
+                    view_tab.camera, view_tab.status, view_tab.target, *crop, keys_state, kf_table, view_tab.mark]
     run_box, render = view_tab.run_box, view_tab.render
     # Opening the page or picking a run loads it and renders the first view. Registered last:
     # gradio names even private events after their function, which would rename the public ones.

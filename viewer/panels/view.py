@@ -7,7 +7,7 @@ import gradio as gr
 import numpy as np
 
 from ..core import MIN_SIDE, Viewer, check_output, check_side, page_errors, view_time
-from ..navigation import DISTANCE_RANGE, ELEVATION_RANGE, FOV_RANGE, OrbitView
+from ..navigation import DISTANCE_RANGE, ELEVATION_RANGE, FOV_RANGE, OrbitView, view_mark
 from ..runs import training_pose
 from ..views import orbit_view, pose_values, refine, training_view
 from .common import IMAGE_HEIGHT, OUTPUT_CHOICES, VIEW_QUEUE, ViewTab
@@ -34,7 +34,7 @@ def view_panel(viewer: Viewer, run_box: gr.Dropdown) -> ViewTab:
         side = check_side(resolution, cfg)
         view, i = training_view(run, index)
         pose = training_pose(run, i)
-        skip = (gr.skip(),) * 6
+        skip = (gr.skip(),) * 7
         for image, status in refine(viewer, run, view, side, check_output(output)):
             if not isinstance(image, str):
                 yield (image, status, gr.skip()) + skip
@@ -42,7 +42,7 @@ def view_panel(viewer: Viewer, run_box: gr.Dropdown) -> ViewTab:
             orbit = OrbitView(pose.azimuth, pose.elevation, pose.distance, pose.fov)
             yield (image, f"training camera {i}: {status}", image, *pose_values(orbit)[:3],
                    round(float(np.clip(pose.fov, *FOV_RANGE)), 2),
-                   gr.skip() if pose.time is None else round(pose.time, 4), "0,0,0")
+                   gr.skip() if pose.time is None else round(pose.time, 4), "0,0,0", view_mark())
 
     with gr.Tab("View"):
         with gr.Row():
@@ -64,18 +64,19 @@ def view_panel(viewer: Viewer, run_box: gr.Dropdown) -> ViewTab:
                 output = gr.Dropdown(OUTPUT_CHOICES, value="rgb", label="output")
                 time_slider = gr.Slider(0, 1, 0, step=0.01, label="time", visible=False)
                 target = gr.Textbox("0,0,0", label="pan target", visible="hidden", elem_id="nav-target")
+                mark = gr.Number(0, visible="hidden", elem_id="nav-mark")
                 with gr.Row():
                     camera = gr.Number(0, precision=0, minimum=0, label="training camera")
                     to_camera = gr.Button("Go to training camera")
                 download = gr.DownloadButton("Download PNG", value=None)
                 view_tab = ViewTab(run_box, azimuth, elevation, distance, fov, resolution, output, time_slider,
-                                   target, camera, image, status, download, render)
+                                   target, camera, mark, image, status, download, render)
                 # Sliders render on release, not while dragging: a CPU render takes longer than a drag step.
                 gr.on([azimuth.release, elevation.release, distance.release, fov.release, resolution.release,
                        time_slider.release, output.input], render, view_tab.inputs, view_tab.outputs, api_name="render",
                       trigger_mode="always_last", **VIEW_QUEUE)
                 navigation_panel(viewer, view_tab)
     to_camera.click(render_camera, [run_box, camera, resolution, output],
-                    view_tab.outputs + [azimuth, elevation, distance, fov, time_slider, target],
+                    view_tab.outputs + [azimuth, elevation, distance, fov, time_slider, target, mark],
                     api_name="render_camera", **VIEW_QUEUE)
     return view_tab

@@ -1,10 +1,15 @@
 // Mouse navigation on the viewer's picture (#view-image): drag orbits, shift-drag pans, the
-// wheel zooms. Runs once per page (gr.HTML js_on_load). The camera lives here while the mouse
-// moves; every change asks the server for a low-resolution frame by clicking the hidden
-// #nav-go button, whose js (window.nfNav.request) swaps this camera into the request. That
-// event is "always_last": while one frame renders, newer requests replace each other instead
-// of queueing. On pointer-up, or 200 ms after the last wheel step, the full frame is requested.
-// The server returns the slider values with each frame, so the sliders follow the mouse.
+// wheel zooms. Runs once per page (gr.HTML js_on_load). The page keeps its own camera
+// (azimuth, elevation, distance, pan target) across gestures: every change asks the server for
+// a low-resolution frame by clicking the hidden #nav-go button, whose js
+// (window.nfNav.request) swaps this camera's absolute values into the request. That event is
+// "always_last": while one frame renders, newer requests replace each other instead of
+// queueing. On pointer-up, or 200 ms after the last wheel step, the full frame is requested.
+// The server returns the slider values with each frame, so the sliders follow the mouse, but
+// late: starting a gesture from them would drop the turns still on their way. So a gesture
+// starts from this camera, and quick gestures add up exactly; the sliders become the camera
+// again only when the user moves one, or when a handler set the view (a run loaded, a
+// training camera) and with it a new number in the hidden #nav-mark box.
 (() => {
   if (window.nfNav) return;
   const ORBIT_DEG_PER_PX = 0.4;
@@ -24,7 +29,7 @@
 
   const q = (selector) => document.querySelector(selector);
   const clamp = (v, [lo, hi]) => Math.min(hi, Math.max(lo, v));
-  const nav = (window.nfNav = { seq: 0, camera: null, quality: "full", drag: null, idle: null, frame: null });
+  const nav = (window.nfNav = { seq: 0, camera: null, mark: null, quality: "full", drag: null, idle: null, frame: null });
 
   function number(id) {
     const v = parseFloat(q(`#${id} input[type=number]`)?.value);
@@ -41,6 +46,18 @@
   }
 
   const round = (v, digits) => Number(v.toFixed(digits));
+  const wrap = (deg) => ((((deg + 180) % 360) + 360) % 360) - 180;
+
+  // A gesture starts from the page's camera, or from the sliders when the user moved one or a
+  // handler set the view since; the field of view is always the slider's.
+  function begin() {
+    const shown = current(), mark = number("nav-mark");
+    if (!nav.camera || mark !== nav.mark) {
+      nav.camera = shown;
+      nav.mark = mark;
+    }
+    nav.camera.fov = shown.fov;
+  }
 
   nav.request = (args) => {
     const out = args.slice();
@@ -71,8 +88,6 @@
     });
   }
 
-  const wrap = (deg) => ((((deg + 180) % 360) + 360) % 360) - 180;
-
   function orbit(c, dx, dy) {
     c.az = wrap(c.az - dx * ORBIT_DEG_PER_PX); // the scene follows the pointer
     c.el = clamp(c.el + dy * ORBIT_DEG_PER_PX, ELEVATION);
@@ -99,7 +114,7 @@
     const img = picture(event);
     if (!img || event.button !== 0) return;
     event.preventDefault();
-    nav.camera = current();
+    begin();
     nav.drag = { x: event.clientX, y: event.clientY, height: img.getBoundingClientRect().height, moved: false };
     img.setPointerCapture?.(event.pointerId);
   }, true);
@@ -126,11 +141,15 @@
   document.addEventListener("pointerup", release, true);
   document.addEventListener("pointercancel", release, true);
   document.addEventListener("dragstart", (event) => { if (picture(event)) event.preventDefault(); }, true);
+  // The user moving a pose slider (only the user's changes fire input events) makes it the camera.
+  document.addEventListener("input", (event) => {
+    if (event.target?.closest?.("#azimuth, #elevation, #distance")) nav.camera = null;
+  }, true);
 
   document.addEventListener("wheel", (event) => {
     if (!picture(event)) return;
     event.preventDefault(); // zoom the view, not the page
-    if (nav.idle === null) nav.camera = current();
+    if (nav.idle === null && !nav.drag) begin();
     nav.camera.dist = clamp(nav.camera.dist * Math.exp(event.deltaY * ZOOM_PER_WHEEL_UNIT), DISTANCE);
     preview();
     clearTimeout(nav.idle);
