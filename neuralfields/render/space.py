@@ -19,7 +19,6 @@ reference camera) in NDC. :class:`~neuralfields.render.samplers.span.RaySpan` as
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import torch
